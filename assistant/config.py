@@ -1,0 +1,86 @@
+"""Settings: one frozen value with defaults, overridable by ``ASSISTANT_*`` variables."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the pipeline can be tuned by.
+
+    Attributes:
+        root: Project folder; ``path`` fields in output are relative to it. Default: the
+            current directory.
+        sources_dir: The article archive. Default: ``<root>/sources``.
+        index_dir: The built index. Default: ``<root>/index``.
+        model: A sentence-transformers model name or folder. Default: the packaged
+            ``all-MiniLM-L6-v2``, which needs no network.
+        chunk_chars: Largest passage, in characters, unless one sentence group is longer.
+        batch_size: Texts per embedding batch.
+        max_file_bytes: Largest article accepted by ``assistant add``.
+        lock_timeout: Seconds to wait for another indexer before giving up.
+    """
+
+    root: Path = field(default_factory=Path.cwd)
+    sources_dir: Path | None = None
+    index_dir: Path | None = None
+    model: str = DEFAULT_MODEL
+    chunk_chars: int = 600
+    batch_size: int = 32
+    max_file_bytes: int = 5_000_000
+    lock_timeout: float = 10.0
+
+    def __post_init__(self) -> None:
+        root = Path(self.root).resolve()
+        object.__setattr__(self, "root", root)
+        object.__setattr__(self, "sources_dir", Path(self.sources_dir or root / "sources").resolve())
+        object.__setattr__(self, "index_dir", Path(self.index_dir or root / "index").resolve())
+
+    def replace(self, **changes: object) -> Settings:
+        """Return a copy with ``changes`` applied; ``None`` values are ignored."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def relative(self, path: Path) -> str:
+        """``path`` relative to the project root when it lies inside it, else absolute."""
+        path = Path(path).resolve()
+        try:
+            return path.relative_to(self.root).as_posix()
+        except ValueError:
+            return path.as_posix()
+
+
+_ENV_TYPES = {f.name: f.type for f in dataclasses.fields(Settings)}
+
+
+def from_env(environ: dict[str, str] | None = None, **overrides: object) -> Settings:
+    """Settings from ``ASSISTANT_<FIELD>`` environment variables (e.g. ``ASSISTANT_MODEL``).
+
+    Args:
+        environ: Variables to read. Default: ``os.environ``.
+        **overrides: Values that win over the environment (e.g. CLI flags); None is ignored.
+    """
+    environ = os.environ if environ is None else environ
+    changes: dict[str, object] = {}
+    for name, kind in _ENV_TYPES.items():
+        key = f"ASSISTANT_{name.upper()}"
+        value = environ.get(key)
+        if value:
+            changes[name] = _parse(key, value, str(kind))
+    changes.update((k, v) for k, v in overrides.items() if v is not None)
+    return Settings(**changes)
+
+
+def _parse(key: str, value: str, kind: str) -> object:
+    for name, cast in (("int", int), ("float", float)):
+        if name in kind:
+            try:
+                return cast(value)
+            except ValueError:
+                raise ValueError(f"{key} must be a number, not {value!r}") from None
+    return Path(value) if "Path" in kind else value

@@ -1,0 +1,35 @@
+"""Errors a user can act on. Each message is one line that says what to do next."""
+
+from __future__ import annotations
+
+
+class AssistantError(Exception):
+    """Base class: the CLI prints the message as one line and exits with ``exit_code``."""
+
+    exit_code = 1
+
+
+class SourceError(AssistantError):
+    """An article that cannot be imported or read (empty, binary, malformed, ...)."""
+
+
+class DuplicateSourceError(SourceError):
+    """An article whose content is already in the archive."""
+
+    def __init__(self, message: str, existing_path: str) -> None:
+        super().__init__(message)
+        self.existing_path = existing_path
+
+
+class IndexMissingError(AssistantError):
+    """No index has been built yet."""
+
+
+class IndexCorruptError(AssistantError):
+    """The index on disk is damaged or was built by another model."""
+
+
+class IndexBusyError(AssistantError):
+    """Another process holds the index lock."""
+
+    exit_code = 75  # EX_TEMPFAIL: trying again later may work

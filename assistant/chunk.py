@@ -1,0 +1,128 @@
+"""Passages: whole sentences packed into chunks, with exact offsets into the source file.
+
+Sentences that only make sense together are never separated: a lead-in that ends
+in ':' or ',' ("He said,", "These include:") stays with what follows, a bullet
+list stays with its lead-in, and an attribution that starts in lower case
+("…,’ she said.") stays with the quotation before it.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+
+from .types import Block, Passage
+
+_PIECE_BREAK = re.compile(r"\n[ \t]*\n|\n(?=[ \t]*(?:[•▪◦·●\-*–—]|\d{1,2}[.)])[ \t]+)")
+_BULLET = re.compile(r"[ \t]*(?:[•▪◦·●\-*–—]|\d{1,2}[.)])[ \t]+")
+_LEAD_IN = re.compile(r"[:,][\"'’”]?$")
+_ATTRIBUTION = re.compile(r"^[\"'’”]?\s*[a-z]")
+
+
+@dataclass(slots=True)
+class _Unit:
+    start: int
+    end: int
+    region: int
+    lead_in: bool  # ends in ':' or ',' and so belongs with what follows
+    item: bool
+
+
+@functools.lru_cache(maxsize=1)
+def _segmenter():  # noqa: ANN202 - pysbd has no type hints
+    import pysbd
+
+    return pysbd.Segmenter(language="en", clean=False, char_span=True)
+
+
+def sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Sentence boundaries inside ``text[start:end]``, stripped, in offsets of ``text``.
+
+    Paragraph breaks and list items always end a sentence; bullet markers are left out.
+    """
+    spans: list[tuple[int, int]] = []
+    piece_start = start
+    for brk in [*_PIECE_BREAK.finditer(text, start, end), None]:
+        piece_end = brk.start() if brk else end
+        bullet = _BULLET.match(text, piece_start, piece_end)
+        offset = bullet.end() if bullet else piece_start
+        for s in _segmenter().segment(text[offset:piece_end]):
+            spans.extend(_strip(text, offset + s.start, offset + s.end))
+        piece_start = brk.end() if brk else end
+    return _merge_false_splits(text, spans)
+
+
+def chunk(text: str, blocks: list[Block], source_id: str, max_chars: int = 600) -> list[Passage]:
+    """Pack the sentences of ``blocks`` into passages of at most ``max_chars`` characters.
+
+    Args:
+        text: The whole source file.
+        blocks: Kept spans from :func:`assistant.clean.clean`.
+        source_id: Prefix of the passage ids (``"<source_id>#<n>"``).
+        max_chars: Target size; a group of sentences that must stay together may exceed it.
+
+    Returns:
+        Passages in document order; each never crosses a ``region`` boundary and
+        ``text[p.start:p.end] == p.text``.
+    """
+    spans: list[tuple[int, int]] = []
+    for unit in _units(text, blocks):
+        last = spans[-1] if spans else None
+        if last and last[2] == unit.region and unit.end - last[0] <= max_chars:
+            spans[-1] = (last[0], unit.end, unit.region)
+        else:
+            spans.append((unit.start, unit.end, unit.region))
+    return [Passage(f"{source_id}#{n}", source_id, text[s:e], s, e) for n, (s, e, _) in enumerate(spans)]
+
+
+def _units(text: str, blocks: list[Block]) -> list[_Unit]:
+    """Sentences, joined into the groups that must not be separated."""
+    units: list[_Unit] = []
+    for block in blocks:
+        for start, end in sentence_spans(text, block.start, block.end):
+            sentence = text[start:end]
+            unit = _Unit(start, end, block.region, bool(_LEAD_IN.search(sentence)), block.kind == "item")
+            prev = units[-1] if units else None
+            if prev and prev.region == unit.region and _belongs_to_previous(prev, unit, sentence):
+                prev.end, prev.lead_in, prev.item = unit.end, unit.lead_in, unit.item
+            else:
+                units.append(unit)
+    return units
+
+
+def _belongs_to_previous(prev: _Unit, unit: _Unit, sentence: str) -> bool:
+    if prev.lead_in:
+        return True
+    if unit.item and prev.item:
+        return True  # the rest of a list that joined its lead-in
+    return not unit.item and bool(_ATTRIBUTION.match(sentence))
+
+
+def _strip(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return [(start, end)] if end > start else []
+
+
+def _merge_false_splits(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Undo splits after abbreviations and decimals ("Mr.", "£10.", "No.") that pysbd makes."""
+    merged: list[tuple[int, int]] = []
+    for start, end in spans:
+        if merged and _false_break(text, merged[-1], start):
+            merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _false_break(text: str, prev: tuple[int, int], start: int) -> bool:
+    if "\n" in text[prev[1]:start]:
+        return False
+    last_word = text[prev[0]:prev[1]].split()[-1]
+    nxt = text[start:start + 1]
+    return bool(re.fullmatch(r"(?:Mr|Mrs|Ms|Dr|Prof|Cllr|St|No|vs|etc|e\.g|i\.e)\.", last_word)) or (
+        bool(re.search(r"\d\.$", last_word)) and nxt.isdigit()
+    )

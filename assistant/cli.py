@@ -1,0 +1,176 @@
+"""The ``assistant`` command: a thin layer over the pipeline modules."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .config import Settings, from_env
+from .errors import AssistantError, DuplicateSourceError, SourceError
+
+
+class _Failure(click.ClickException):
+    """An AssistantError shown as one line, with its own exit code."""
+
+    def __init__(self, error: AssistantError) -> None:
+        super().__init__(str(error))
+        self.exit_code = error.exit_code
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AssistantError as exc:
+            raise _Failure(exc) from None
+        except ValueError as exc:  # e.g. a malformed ASSISTANT_* variable
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=_Group)
+@click.version_option(__version__, prog_name="assistant")
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path),
+              help="Project folder holding sources/ and index/. [default: current folder]")
+@click.option("--model", help="Embedding model: a sentence-transformers name or folder. [default: all-MiniLM-L6-v2]")
+@click.pass_context
+def cli(ctx: click.Context, root: Path | None, model: str | None) -> None:
+    """Answer questions about news articles with verbatim, cited quotes."""
+    ctx.obj = from_env(root=root, model=model)
+
+
+@cli.command()
+@click.argument("items", nargs=-1, required=True)
+@click.option("--title", help="Title, instead of the one found in the article.")
+@click.option("--publisher", help="Publisher, when the article names it.")
+@click.option("--author", help="Author, when the article names one.")
+@click.option("--published", help="Publication date, YYYY-MM-DD.")
+@click.option("--url", help="Where the article was published.")
+@click.option("--no-index", is_flag=True, help="Only archive; leave the index for `assistant index`.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_obj
+def add(settings: Settings, items: tuple[str, ...], no_index: bool, as_json: bool, **meta: str | None) -> None:
+    """Import articles (.txt, .md, .html files or http(s) URLs) into sources/ and index them."""
+    from . import sources
+
+    results = []
+    for item in items:
+        try:
+            added = sources.add(item, settings, **meta)
+            results.append({"item": item, "status": "added", "id": added.source_id,
+                            "path": settings.relative(added.path), "warnings": list(added.warnings)})
+        except DuplicateSourceError as exc:
+            results.append({"item": item, "status": "skipped", "message": str(exc), "duplicate_of": exc.existing_path})
+        except SourceError as exc:
+            results.append({"item": item, "status": "error", "message": str(exc)})
+    report = None
+    if not no_index and any(r["status"] == "added" for r in results):
+        report = _update(settings, rebuild=False, quiet=as_json)
+    if as_json:
+        click.echo(json.dumps({"results": results, "index": report}, ensure_ascii=False))
+    else:
+        for r in results:
+            _echo_add_result(r)
+        if report:
+            _echo_update(report)
+    if any(r["status"] == "error" for r in results):
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--rebuild", is_flag=True, help="Re-embed every article, even if the index looks current or damaged.")
+@click.option("--status", "show_status", is_flag=True, help="Report what is indexed and what is stale; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.pass_obj
+def index(settings: Settings, rebuild: bool, show_status: bool, as_json: bool, quiet: bool) -> None:
+    """Bring the index up to date with sources/ (only new and changed articles are embedded)."""
+    if show_status:
+        from .indexer import status
+
+        info = status(settings)
+        click.echo(json.dumps(info, ensure_ascii=False) if as_json else _format_status(info))
+        return
+    report = _update(settings, rebuild=rebuild, quiet=quiet or as_json)
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False))
+    else:
+        _echo_update(report)
+
+
+@cli.command(name="sources")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON Lines, one article a line.")
+@click.pass_obj
+def list_sources(settings: Settings, as_json: bool) -> None:
+    """List the archived articles."""
+    from .sources import archive_paths, read_source
+
+    for path in archive_paths(settings):
+        try:
+            s = read_source(path, settings)
+        except SourceError as exc:
+            click.echo(f"! {exc}", err=True)
+            continue
+        if as_json:
+            fields = {f.name: getattr(s, f.name) for f in dataclasses.fields(s) if f.name not in ("text", "body_start")}
+            click.echo(json.dumps(fields, ensure_ascii=False))
+        else:
+            meta = ", ".join(x for x in (s.publisher, s.published) if x)
+            click.echo(f"{s.id}  {s.title}" + (f"  ({meta})" if meta else ""))
+
+
+def _update(settings: Settings, rebuild: bool, quiet: bool) -> dict[str, Any]:
+    from .indexer import update
+
+    report = update(settings, rebuild=rebuild, progress=not quiet and sys.stderr.isatty())
+    return dataclasses.asdict(report)
+
+
+def _echo_add_result(r: dict[str, Any]) -> None:
+    if r["status"] == "added":
+        click.echo(f"added {r['path']}")
+        for warning in r["warnings"]:
+            click.echo(f"warning: {warning}", err=True)
+    elif r["status"] == "skipped":
+        click.echo(f"skipped: {r['message']}", err=True)
+    else:
+        click.echo(f"error: {r['message']}", err=True)
+
+
+def _echo_update(report: dict[str, Any]) -> None:
+    plan = report["plan"]
+    for warning in report["warnings"]:
+        click.echo(f"warning: {warning}", err=True)
+    if report["generation"] is None:
+        click.echo(f"index is up to date: {report['sources']} articles, {report['passages']} passages")
+        return
+    click.echo(
+        f"indexed {report['sources']} articles, {report['passages']} passages "
+        f"({len(plan['new'])} new, {len(plan['changed'])} changed, {len(plan['deleted'])} removed; "
+        f"{report['embedded']} passages embedded, {report['reused']} reused)"
+    )
+
+
+def _format_status(info: dict[str, Any]) -> str:
+    model = info["model"]
+    lines = [
+        f"archive:  {info['archive_sources']} articles",
+        f"index:    {info['indexed_sources']} articles, {info['passages']} passages"
+        + (f", model {model['name']} ({model['dim']} dims), built {info['built']}" if model else " (not built)"),
+    ]
+    stale = info["stale"]
+    for kind in ("new", "changed", "deleted"):
+        if stale[kind]:
+            lines.append(f"{kind + ':':9} " + ", ".join(stale[kind]))
+    lines.append("up to date" if info["up_to_date"] else "stale: run `assistant index`")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Entry point of the ``assistant`` script."""
+    cli(prog_name="assistant")

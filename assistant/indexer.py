@@ -1,0 +1,200 @@
+"""Bringing the index up to date with the archive, touching only what changed."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import embed, store
+from .chunk import chunk
+from .clean import clean
+from .config import Settings
+from .errors import IndexMissingError, SourceError
+from .sources import archive_paths, read_source
+from .types import Passage, Source
+
+# Bumped whenever cleaning or chunking changes what passages a file yields.
+CHUNKER_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What an update has to do, by source id."""
+
+    new: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    deleted: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+
+    @property
+    def stale(self) -> bool:
+        return bool(self.new or self.changed or self.deleted)
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateReport:
+    """What ``update`` did. ``embedded`` counts texts sent to the model."""
+
+    plan: Plan
+    sources: int
+    passages: int
+    embedded: int = 0
+    reused: int = 0
+    generation: str | None = None  # None when the index was already up to date
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+
+def passages_of(source: Source, settings: Settings) -> list[Passage]:
+    """Clean and chunk one source into passages."""
+    blocks = clean(source.text, source.body_start, source.title)
+    return chunk(source.text, blocks, source.id, settings.chunk_chars)
+
+
+def scan(settings: Settings) -> dict[str, tuple[Path, str]]:
+    """The archive as ``{source id: (path, sha256 of the file)}``."""
+    return {p.stem: (p, hashlib.sha256(p.read_bytes()).hexdigest()) for p in archive_paths(settings)}
+
+
+def make_plan(archive: dict[str, tuple[Path, str]], manifest: dict[str, Any] | None, settings: Settings) -> Plan:
+    """Compare the archive with an index manifest (None: no usable index, all new)."""
+    indexed = (manifest or {}).get("sources", {})
+    same_chunker = manifest is not None and manifest.get("chunker") == _chunker(settings)
+    new, changed, unchanged = [], [], []
+    for sid, (_, sha) in sorted(archive.items()):
+        if sid not in indexed:
+            new.append(sid)
+        elif indexed[sid]["sha256"] != sha or not same_chunker:
+            changed.append(sid)
+        else:
+            unchanged.append(sid)
+    deleted = sorted(set(indexed) - set(archive))
+    return Plan(tuple(new), tuple(changed), tuple(deleted), tuple(unchanged))
+
+
+def status(settings: Settings) -> dict[str, Any]:
+    """A summary of the archive and the index, and what an update would do."""
+    archive = scan(settings)
+    try:
+        snapshot = store.load(settings)
+    except IndexMissingError:
+        snapshot = None
+    manifest = snapshot.manifest if snapshot else None
+    plan = make_plan(archive, manifest, settings)
+    return {
+        "archive_sources": len(archive),
+        "indexed_sources": manifest["counts"]["sources"] if manifest else 0,
+        "passages": manifest["counts"]["passages"] if manifest else 0,
+        "model": manifest["model"] if manifest else None,
+        "built": manifest.get("built") if manifest else None,
+        "up_to_date": snapshot is not None and not plan.stale,
+        "stale": {"new": list(plan.new), "changed": list(plan.changed), "deleted": list(plan.deleted)},
+    }
+
+
+def update(settings: Settings, *, rebuild: bool = False, progress: bool = False) -> UpdateReport:
+    """Bring the index up to date with ``sources/``.
+
+    New sources are embedded, changed ones re-chunked (vectors of passages whose
+    text did not change are reused), deleted ones dropped, unchanged ones left as
+    they are. Holds the index lock throughout.
+
+    Args:
+        settings: Paths, model and chunking.
+        rebuild: Ignore the existing index (even a damaged one) and embed everything.
+        progress: Show a progress bar on stderr while embedding.
+
+    Returns:
+        What was done; ``generation`` is None when nothing needed doing.
+    """
+    with store.locked(settings):
+        archive = scan(settings)
+        snapshot = None if rebuild else _load_or_none(settings)
+        if snapshot is not None:
+            # Checked before loading the model, so a mismatch fails fast.
+            store.check_model(snapshot.manifest, settings.model)
+        plan = make_plan(archive, snapshot.manifest if snapshot else None, settings)
+        if snapshot is not None and not plan.stale:
+            counts = snapshot.manifest["counts"]
+            return UpdateReport(plan, counts["sources"], counts["passages"])
+        return _apply(settings, archive, snapshot, plan, progress)
+
+
+def _load_or_none(settings: Settings) -> store.Snapshot | None:
+    try:
+        return store.load(settings)
+    except IndexMissingError:
+        return None
+
+
+def _apply(settings: Settings, archive: dict[str, tuple[Path, str]], snapshot: store.Snapshot | None,
+           plan: Plan, progress: bool) -> UpdateReport:
+    encoder = embed.load_encoder(settings)
+    if snapshot is not None:
+        store.check_model(snapshot.manifest, encoder.name, encoder.dim)
+    old = _OldIndex(snapshot)
+    entries = {sid: old.entries[sid] for sid in plan.unchanged}
+    kept = {sid: old.of_source(sid) for sid in plan.unchanged}
+    warnings: list[str] = []
+    for sid in (*plan.new, *plan.changed):
+        path, sha = archive[sid]
+        try:
+            source = read_source(path, settings)
+            passages = passages_of(source, settings)
+        except SourceError as exc:
+            # A file that became unreadable keeps its last good passages.
+            warnings.append(f"{exc}; {'kept the indexed version' if sid in old.entries else 'not indexed'}")
+            if sid in old.entries:
+                entries[sid], kept[sid] = old.entries[sid], old.of_source(sid)
+            continue
+        entries[sid] = _entry(source, settings, sha, len(passages))
+        kept[sid] = [(p, old.vector_for(p.text)) for p in passages]
+    ordered = [pair for sid in sorted(kept) for pair in kept[sid]]
+    passages = [p for p, _ in ordered]
+    todo = [i for i, (_, vec) in enumerate(ordered) if vec is None]
+    vectors = np.zeros((len(ordered), encoder.dim), dtype=np.float32)
+    for i, (_, vec) in enumerate(ordered):
+        if vec is not None:
+            vectors[i] = vec
+    if todo:
+        vectors[todo] = embed.encode_batches(encoder, [passages[i].text for i in todo], settings.batch_size, progress)
+    manifest = {"model": {"name": encoder.name, "dim": encoder.dim}, "chunker": _chunker(settings),
+                "built": datetime.now(timezone.utc).isoformat(timespec="seconds"), "sources": entries}
+    path = store.write(settings, manifest, passages, vectors)
+    return UpdateReport(plan, len(entries), len(passages), embedded=len(todo),
+                        reused=len(passages) - len(todo), generation=path.name, warnings=tuple(warnings))
+
+
+class _OldIndex:
+    """The previous generation, looked up by source and by passage text."""
+
+    def __init__(self, snapshot: store.Snapshot | None) -> None:
+        self.entries: dict[str, dict[str, Any]] = snapshot.manifest["sources"] if snapshot else {}
+        self._passages = snapshot.passages if snapshot else []
+        self._matrix = snapshot.dense_matrix() if snapshot else np.empty((0, 0), dtype=np.float32)
+        self._by_text = {p.text: i for i, p in enumerate(self._passages)}
+        self._rows: dict[str, list[int]] = {}
+        for i, p in enumerate(self._passages):
+            self._rows.setdefault(p.source_id, []).append(i)
+
+    def of_source(self, sid: str) -> list[tuple[Passage, np.ndarray]]:
+        return [(self._passages[i], self._matrix[i]) for i in self._rows.get(sid, [])]
+
+    def vector_for(self, text: str) -> np.ndarray | None:
+        i = self._by_text.get(text)
+        return None if i is None else self._matrix[i]
+
+
+def _entry(source: Source, settings: Settings, sha: str, count: int) -> dict[str, Any]:
+    return {"path": settings.relative(Path(settings.root) / source.path), "sha256": sha, "passages": count,
+            "title": source.title, "publisher": source.publisher, "author": source.author,
+            "published": source.published, "url": source.url}
+
+
+def _chunker(settings: Settings) -> dict[str, Any]:
+    return {"version": CHUNKER_VERSION, "max_chars": settings.chunk_chars}
+

@@ -1,0 +1,83 @@
+"""Shared fixtures: every test gets its own project folder and a fast, exact encoder."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant import embed
+from assistant.config import Settings
+
+SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
+FAKE_MODEL = "test-hash"
+
+
+class HashEncoder:
+    """Words hashed into buckets: texts sharing words get similar vectors, exactly and fast."""
+
+    def __init__(self, name: str = FAKE_MODEL, dim: int = 64) -> None:
+        self.name = name
+        self.dim = dim
+        self.encoded = 0  # texts encoded so far
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        self.encoded += len(texts)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                out[i, int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dim] += 1.0
+            if not out[i].any():
+                out[i, 0] = 1.0
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+@pytest.fixture(autouse=True)
+def _isolate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("ASSISTANT_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def encoder() -> Iterator[HashEncoder]:
+    enc = HashEncoder()
+    embed.register(FAKE_MODEL, lambda settings: enc)
+    yield enc
+
+
+@pytest.fixture
+def settings(tmp_path: Path, encoder: HashEncoder) -> Settings:
+    return Settings(root=tmp_path, model=FAKE_MODEL, lock_timeout=0.5)
+
+
+@pytest.fixture
+def seed_paths() -> list[Path]:
+    paths = sorted(SEEDS.glob("*.txt"))
+    assert len(paths) == 5, f"expected the five seed articles in {SEEDS}"
+    return paths
+
+
+@pytest.fixture
+def archive(settings: Settings, seed_paths: list[Path]) -> Settings:
+    """A project whose sources/ holds the five seeds."""
+    from assistant.sources import add
+
+    for path in seed_paths:
+        add(str(path), settings)
+    return settings
+
+
+def write_source(settings: Settings, sid: str, title: str, body: str) -> Path:
+    """Drop an article into sources/ by hand, as a user might."""
+    settings.sources_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.sources_dir / f"{sid}.md"
+    path.write_text(f"---\ntitle: {title}\n---\n{body}", encoding="utf-8")
+    return path

@@ -1,0 +1,220 @@
+"""The incremental index: what gets embedded, deletion, damage, crashes and the lock."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from assistant import store
+from assistant.config import Settings
+from assistant.errors import IndexBusyError, IndexCorruptError, IndexMissingError
+from assistant.indexer import status, update
+from conftest import HashEncoder, write_source
+
+NEW_BODY = (
+    "A new article arrives.\n\nThe council said on Monday that it would publish a plan for foster carers. "
+    "It added that the plan would be ready by the spring.\n"
+)
+
+
+def test_build_from_seeds_records_manifest_and_exact_offsets(archive: Settings) -> None:
+    report = update(archive)
+    snap = store.load(archive)
+    assert report.sources == 5 and report.passages == len(snap.passages) > 20
+    assert snap.manifest["model"] == {"name": "test-hash", "dim": 64}
+    assert snap.manifest["chunker"]["max_chars"] == archive.chunk_chars
+    assert snap.manifest["format"] == store.FORMAT_VERSION
+    assert len(snap.manifest["sources"]) == 5
+    for sid, entry in snap.manifest["sources"].items():
+        assert len(entry["sha256"]) == 64 and entry["path"] == f"sources/{sid}.md"
+    texts = {sid: (archive.root / e["path"]).read_bytes().decode("utf-8") for sid, e in snap.manifest["sources"].items()}
+    for p in snap.passages:
+        assert texts[p.source_id][p.start : p.end] == p.text
+
+
+def test_adding_one_article_embeds_only_its_passages(archive: Settings, encoder: HashEncoder) -> None:
+    first = update(archive)
+    assert encoder.encoded == first.embedded == first.passages
+    write_source(archive, "new-article", "A new article", NEW_BODY)
+    before = encoder.encoded
+    report = update(archive)
+    new_passages = [p for p in store.load(archive).passages if p.source_id == "new-article"]
+    assert report.plan.new == ("new-article",) and len(report.plan.unchanged) == 5
+    assert report.embedded == len(new_passages) == encoder.encoded - before
+    assert report.reused == first.passages
+
+
+def test_up_to_date_index_is_left_alone(archive: Settings, encoder: HashEncoder) -> None:
+    update(archive)
+    live = store.current_path(archive)
+    before = encoder.encoded
+    report = update(archive)
+    assert report.generation is None and encoder.encoded == before
+    assert store.current_path(archive) == live
+
+
+def test_changed_article_reuses_vectors_of_unchanged_passages(settings: Settings, encoder: HashEncoder) -> None:
+    settings = settings.replace(chunk_chars=120)  # one passage per paragraph
+    path = write_source(settings, "story", "Story", NEW_BODY)
+    update(settings)
+    path.write_text(path.read_text(encoding="utf-8") + "\nA late paragraph was added to the story today.\n",
+                    encoding="utf-8")
+    before = encoder.encoded
+    report = update(settings)
+    texts = [p.text for p in store.load(settings).passages]
+    assert report.plan.changed == ("story",)
+    assert any("late paragraph" in t for t in texts)
+    assert report.embedded == encoder.encoded - before < len(texts)
+
+
+def test_deleted_article_is_removed(archive: Settings) -> None:
+    update(archive)
+    victim = sorted(archive.sources_dir.glob("*.md"))[0]
+    victim.unlink()
+    assert status(archive)["stale"]["deleted"] == [victim.stem]
+    report = update(archive)
+    snap = store.load(archive)
+    assert report.plan.deleted == (victim.stem,)
+    assert victim.stem not in snap.manifest["sources"]
+    assert all(p.source_id != victim.stem for p in snap.passages)
+    assert status(archive)["up_to_date"] is True
+
+
+def test_status_reports_stale_sources(settings: Settings) -> None:
+    assert status(settings)["up_to_date"] is False
+    write_source(settings, "one", "One", NEW_BODY)
+    info = status(settings)
+    assert info["stale"]["new"] == ["one"] and info["passages"] == 0
+    update(settings)
+    info = status(settings)
+    assert info["up_to_date"] and info["indexed_sources"] == 1 and info["passages"] > 0
+
+
+@pytest.mark.parametrize("name", [store.VECTORS, store.PASSAGES, store.MANIFEST])
+def test_truncated_index_file_is_reported_and_rebuild_recovers(archive: Settings, name: str) -> None:
+    update(archive)
+    target = store.current_path(archive) / name
+    target.write_bytes(target.read_bytes()[: target.stat().st_size // 2])
+    with pytest.raises(IndexCorruptError, match=r"assistant index --rebuild"):
+        store.load(archive)
+    with pytest.raises(IndexCorruptError):
+        update(archive)
+    report = update(archive, rebuild=True)
+    assert store.load(archive).manifest["counts"]["passages"] == report.passages > 0
+
+
+def test_missing_index_says_how_to_build_it(settings: Settings) -> None:
+    with pytest.raises(IndexMissingError, match=r"run `assistant index`"):
+        store.load(settings)
+
+
+def test_index_built_by_another_model_is_refused(archive: Settings) -> None:
+    from assistant import embed
+
+    update(archive)
+    other = HashEncoder(name="other-model", dim=32)
+    embed.register("other-model", lambda s: other)
+    with pytest.raises(IndexCorruptError, match="test-hash.*--rebuild"):
+        update(archive.replace(model="other-model"))
+    assert other.encoded == 0
+    report = update(archive.replace(model="other-model"), rebuild=True)
+    assert store.load(archive).manifest["model"] == {"name": "other-model", "dim": 32} and report.embedded > 0
+
+
+def test_unreadable_article_keeps_its_indexed_version(settings: Settings) -> None:
+    path = write_source(settings, "story", "Story", NEW_BODY)
+    update(settings)
+    count = store.load(settings).manifest["counts"]["passages"]
+    path.write_text("---\ntitle: [unclosed\n---\nbody\n", encoding="utf-8")
+    report = update(settings)
+    assert any("story" in w and "kept the indexed version" in w for w in report.warnings)
+    assert store.load(settings).manifest["counts"]["passages"] == count
+
+
+def test_lock_held_by_another_process_gives_a_clear_error(settings: Settings) -> None:
+    write_source(settings, "one", "One", NEW_BODY)
+    settings.index_dir.mkdir(parents=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys,time; from filelock import FileLock; l=FileLock(sys.argv[1]); l.acquire(); "
+         "print('held', flush=True); time.sleep(60)", str(settings.index_dir / ".lock")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(IndexBusyError, match="another `assistant index`"):
+            update(settings)
+        assert store.current_path(settings) is None
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()
+    assert update(settings).sources == 1
+
+
+_CRASHING_UPDATE = textwrap.dedent("""
+    import os, signal, sys
+    import numpy as np
+    from assistant import embed, indexer
+    from assistant.config import Settings
+
+    class Enc:
+        name, dim = "test-hash", 64
+        def encode(self, texts):
+            rng = np.random.default_rng(len(texts))
+            v = rng.normal(size=(len(texts), 64)).astype("float32")
+            return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    embed.register("test-hash", lambda s: Enc())
+    kill_at, calls = int(sys.argv[2]), [0]
+    real_replace, real_fsync = os.replace, os.fsync
+
+    def step(real):
+        def wrapped(*args):
+            calls[0] += 1
+            if calls[0] == kill_at:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return real(*args)
+        return wrapped
+
+    os.replace, os.fsync = step(real_replace), step(real_fsync)
+    indexer.update(Settings(root=sys.argv[1], model="test-hash"))
+    print("finished")
+""")
+
+
+@pytest.mark.parametrize("kill_at", range(1, 13))
+def test_killed_update_leaves_a_usable_index(settings: Settings, tmp_path: Path, kill_at: int) -> None:
+    write_source(settings, "one", "One", NEW_BODY)
+    update(settings)
+    write_source(settings, "two", "Two", NEW_BODY.replace("council", "charity"))
+    script = tmp_path / "crash.py"
+    script.write_text(_CRASHING_UPDATE, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    run = subprocess.run([sys.executable, str(script), str(settings.root), str(kill_at)],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert run.returncode in (0, -signal.SIGKILL), run.stderr
+    snap = store.load(settings)  # never damaged: the old generation or the new one
+    assert set(snap.manifest["sources"]) in ({"one"}, {"one", "two"})
+    if run.returncode == 0:
+        assert set(snap.manifest["sources"]) == {"one", "two"}
+    final = update(settings)
+    assert final.sources == 2 and store.load(settings).manifest["counts"]["passages"] == final.passages
+    assert not list(settings.index_dir.glob("*.tmp"))
+
+
+def test_generations_are_pruned(settings: Settings) -> None:
+    for i in range(4):
+        write_source(settings, f"a{i}", f"A{i}", NEW_BODY.replace("council", f"council {i}"))
+        update(settings)
+        time.sleep(0.01)
+    gens = sorted(p.name for p in settings.index_dir.glob("gen-*"))
+    assert len(gens) == 2 and store.current_path(settings).name == gens[-1]
+    assert json.loads((settings.index_dir / gens[-1] / store.MANIFEST).read_text())["generation"] == 4

@@ -137,7 +137,7 @@ def _echo_add_result(r: dict[str, Any]) -> None:
         for warning in r["warnings"]:
             click.echo(f"warning: {warning}", err=True)
     elif r["status"] == "skipped":
-        click.echo(f"skipped: {r['message']}", err=True)
+        click.echo(r["message"], err=True)
     else:
         click.echo(f"error: {r['message']}", err=True)
 

@@ -35,7 +35,9 @@ class SentenceTransformerEncoder:
         # Imported here: torch takes seconds to import, and commands that never
         # embed (status, add without indexing, --help) should not pay for it.
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()  # our own bar covers embedding; loading is quick
         try:
             self._model = SentenceTransformer(location, device="cpu")
         except (OSError, ValueError) as exc:

@@ -263,7 +263,8 @@ def _write(settings: Settings, meta: dict[str, Any], body: str) -> Path:
 
 
 def _first_line(text: str) -> str | None:
-    for line in text.splitlines():
-        if line.strip():
-            return line.strip()[:200]
-    return None
+    """The headline: the first line of four words or more (scraped text often opens
+    with a section label), else the first non-blank line."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    headline = next((line for line in lines if len(line.split()) >= 4), lines[0] if lines else None)
+    return headline[:200] if headline else None

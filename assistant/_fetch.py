@@ -27,6 +27,7 @@ def fetch_url(url: str, max_bytes: int) -> tuple[bytes, str]:
             data = response.read(max_bytes + 1)
             content_type = (response.headers.get("Content-Type") or "").lower()
     except urllib.error.HTTPError as exc:
+        exc.close()  # it holds the open response
         raise SourceError(f"could not fetch URL {url}: HTTP {exc.code} {exc.reason}") from None
     except urllib.error.URLError as exc:
         raise SourceError(f"could not fetch URL {url}: {_reason(exc.reason)}") from None

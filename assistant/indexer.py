@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from . import embed, store
+from . import embed, lexical, store
 from .chunk import chunk
 from .clean import clean
 from .config import Settings
@@ -164,7 +164,8 @@ def _apply(settings: Settings, archive: dict[str, tuple[Path, str]], snapshot: s
         vectors[todo] = embed.encode_batches(encoder, [passages[i].text for i in todo], settings.batch_size, progress)
     manifest = {"model": {"name": encoder.name, "dim": encoder.dim}, "chunker": _chunker(settings),
                 "built": datetime.now(timezone.utc).isoformat(timespec="seconds"), "sources": entries}
-    path = store.write(settings, manifest, passages, vectors)
+    texts = [p.text for p in passages]
+    path = store.write(settings, manifest, passages, vectors, extra=lambda d: lexical.build(texts, d / lexical.FOLDER))
     return UpdateReport(plan, len(entries), len(passages), embedded=len(todo),
                         reused=len(passages) - len(todo), generation=path.name, warnings=tuple(warnings))
 

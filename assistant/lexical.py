@@ -1,0 +1,62 @@
+"""BM25 over passages (bm25s), with the tokenizer shared by index, query and sentence scoring."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FOLDER = "bm25"
+
+
+@functools.lru_cache(maxsize=1)
+def _stemmer() -> Any:
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def tokenize(texts: list[str]) -> list[list[str]]:
+    """Lower-cased, stemmed word tokens without English stop words (figures split at commas)."""
+    import bm25s
+
+    return bm25s.tokenize(texts, stopwords="en_plus", stemmer=_stemmer(), return_ids=False, show_progress=False)
+
+
+def build(texts: list[str], folder: Path) -> None:
+    """Index ``texts`` (one per passage, in index order) and save the index in ``folder``."""
+    import bm25s
+
+    retriever = bm25s.BM25()
+    tokens = tokenize(texts) if texts else []
+    # bm25s cannot index an empty corpus; one empty document keeps the files uniform.
+    retriever.index(tokens or [[""]], show_progress=False)
+    retriever.save(str(folder))
+
+
+class Lexical:
+    """A loaded BM25 index: scores for every passage, and term weights for sentences."""
+
+    def __init__(self, folder: Path) -> None:
+        import bm25s
+
+        self._bm25 = bm25s.BM25.load(str(folder))
+        n_docs = max(int(self._bm25.scores.get("num_docs", 1)), 1)
+        indptr = np.asarray(self._bm25.scores["indptr"])
+        df = np.diff(indptr)  # documents holding each term (CSC columns are terms)
+        self._idf = {t: float(np.log(1 + (n_docs - df[i] + 0.5) / (df[i] + 0.5)))
+                     for t, i in self._bm25.vocab_dict.items() if i < len(df)}
+        self._unknown_idf = float(np.log(1 + (n_docs + 0.5) / 0.5))
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every passage for ``query``."""
+        tokens = [t for t in tokenize([query])[0] if t in self._bm25.vocab_dict]
+        if not tokens:
+            return np.zeros(self._bm25.scores["num_docs"], dtype=np.float32)
+        return np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)
+
+    def idf(self, token: str) -> float:
+        """Inverse document frequency of a token; rare and unseen tokens weigh most."""
+        return self._idf.get(token, self._unknown_idf)

@@ -103,6 +103,40 @@ def index(settings: Settings, rebuild: bool, show_status: bool, as_json: bool, q
         _echo_update(report)
 
 
+@cli.command()
+@click.argument("question")
+@click.option("--k", default=5, show_default=True, type=click.IntRange(1, 50), help="Passages to return.")
+@click.option("--mode", default="hybrid", show_default=True, type=click.Choice(["hybrid", "dense", "bm25"]))
+@click.option("--source", "sources", multiple=True, help="Only this source id (repeatable).")
+@click.option("--publisher", "publishers", multiple=True, help="Only this publisher (repeatable).")
+@click.option("--since", help="Only articles published on or after YYYY-MM-DD.")
+@click.option("--until", help="Only articles published on or before YYYY-MM-DD.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object; with QUESTION '-', JSON Lines from stdin.")
+@click.pass_obj
+def ask(settings: Settings, question: str, k: int, mode: str, as_json: bool, sources: tuple[str, ...],
+        publishers: tuple[str, ...], since: str | None, until: str | None) -> None:
+    """Answer QUESTION with quotes from the articles ('-' reads one question per line from stdin)."""
+    from .answer import QuestionError, ask as answer, shared_retriever
+    from .output import answer_dict, answer_text
+    from .retrieve import Filters
+
+    filters = Filters(tuple(sources), tuple(publishers), since, until)
+    questions = [line for line in sys.stdin.read().splitlines() if line.strip()] if question == "-" else [question]
+    retriever = shared_retriever(settings)
+    for q in questions:
+        try:
+            result = answer(q, settings, k=k, mode=mode, filters=filters, retriever=retriever)
+        except QuestionError as exc:
+            if question != "-":
+                raise
+            click.echo(json.dumps({"question": q, "error": str(exc)}, ensure_ascii=False) if as_json else f"error: {exc}")
+            continue
+        if as_json:
+            click.echo(json.dumps(answer_dict(result), ensure_ascii=False))
+        else:
+            click.echo(answer_text(result) + ("\n" if len(questions) > 1 else ""))
+
+
 @cli.command(name="sources")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON Lines, one article a line.")
 @click.pass_obj

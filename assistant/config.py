@@ -25,6 +25,10 @@ class Settings:
         batch_size: Texts per embedding batch.
         max_file_bytes: Largest article accepted by ``assistant add``.
         lock_timeout: Seconds to wait for another indexer before giving up.
+        rrf_k: The constant c of reciprocal rank fusion, 1 / (c + rank).
+        group_threshold: Shingle containment at which two sentences count as the same quote.
+        abstain_below: Relevance (best passage cosine + best sentence term coverage) under
+            which nothing is quoted.
     """
 
     root: Path = field(default_factory=Path.cwd)
@@ -35,6 +39,9 @@ class Settings:
     batch_size: int = 32
     max_file_bytes: int = 5_000_000
     lock_timeout: float = 10.0
+    rrf_k: int = 60
+    group_threshold: float = 0.6
+    abstain_below: float = 0.62
 
     def __post_init__(self) -> None:
         root = Path(self.root).resolve()

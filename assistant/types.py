@@ -48,3 +48,66 @@ class Passage:
     text: str
     start: int
     end: int
+
+
+@dataclass(frozen=True, slots=True)
+class SourceInfo:
+    """What a citation says about an article."""
+
+    id: str
+    path: str  # relative to the project root
+    title: str
+    publisher: str | None
+    author: str | None
+    published: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A retrieved passage. ``score`` ranks (fused for hybrid); ``similarity`` is its cosine to the question."""
+
+    passage: Passage
+    source: SourceInfo
+    score: float
+    similarity: float
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where the same text also stands: a span of another source file."""
+
+    source: SourceInfo
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """A verbatim quote: ``quote == file_text[start:end]`` of ``source``."""
+
+    n: int
+    quote: str
+    start: int
+    end: int
+    source: SourceInfo
+    also_in: tuple[Location, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RankedPassage:
+    """A passage in an answer's list: best first, copies in other sources folded into ``also_in``."""
+
+    rank: int
+    hit: Hit
+    also_in: tuple[Location, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """Quotes with numbered citations, or an abstention with the nearest passages."""
+
+    question: str
+    abstained: bool
+    text: str  # markdown
+    citations: tuple[Citation, ...]
+    passages: tuple[RankedPassage, ...]

@@ -1,0 +1,149 @@
+"""Answers: verbatim quotes with numbered citations, or a plain abstention."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from . import lexical
+from .chunk import sentence_spans
+from .config import Settings
+from .errors import AssistantError
+from .group import group, same_quote
+from .retrieve import Filters, Retriever
+from .types import Answer, Citation, Hit, Location, RankedPassage
+
+MAX_QUESTION_CHARS = 2000
+MAX_QUOTES = 3
+ABSTENTION = "The articles do not answer this question."
+
+
+class QuestionError(AssistantError):
+    """An empty or over-long question."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Sentence:
+    hit: Hit
+    start: int
+    end: int
+    text: str
+    coverage: float  # IDF-weighted share of the question's terms it contains
+    rank: int  # rank of its passage group
+
+
+def ask(question: str, settings: Settings, *, k: int = 5, mode: str = "hybrid",
+        filters: Filters | None = None, retriever: Retriever | None = None) -> Answer:
+    """Answer ``question`` with quotes from the archive.
+
+    Args:
+        question: Free text, at most 2,000 characters.
+        settings: Index location, model and thresholds.
+        k: Passages to return (copies of one passage in other articles count once).
+        mode: ``hybrid`` (default), ``dense`` or ``bm25``.
+        filters: Restrict to some sources, publishers or dates.
+        retriever: A loaded retriever to reuse; default one shared per index generation.
+
+    Returns:
+        An Answer whose every quote is an exact slice of its source file.
+    """
+    question = _checked(question)
+    if k < 1:
+        raise QuestionError("k must be at least 1")
+    retriever = retriever or shared_retriever(settings)
+    hits = retriever.search(question, k=max(4 * k, 20), mode=mode, filters=filters)
+    groups = group(hits, lambda h: h.passage.text, settings.group_threshold)
+    ranked = tuple(RankedPassage(i + 1, g[0], _locations(g[0], g[1:])) for i, g in enumerate(groups[:k]))
+    sentences = _sentences(question, groups[:k], retriever.lexical)
+    chosen = _choose(sentences, settings)
+    if not chosen or relevance(ranked, sentences) < settings.abstain_below:
+        return Answer(question, True, ABSTENTION, (), ranked)
+    citations = tuple(_citation(n + 1, s, retriever, settings) for n, s in enumerate(chosen))
+    return Answer(question, False, render(citations), citations, ranked)
+
+
+def relevance(ranked: tuple[RankedPassage, ...], sentences: list[_Sentence]) -> float:
+    """How well the archive answers: best passage cosine plus best sentence term coverage (0..2)."""
+    best = max((r.hit.similarity for r in ranked), default=0.0)
+    return best + max((s.coverage for s in sentences), default=0.0)
+
+
+def render(citations: tuple[Citation, ...]) -> str:
+    """Markdown: each quote as a block quote followed by its citation marker."""
+    return "\n\n".join(f"> {c.quote} [{c.n}]" for c in citations)
+
+
+_RETRIEVERS: dict[tuple[object, ...], Retriever] = {}
+_LOCK = threading.Lock()
+
+
+def shared_retriever(settings: Settings) -> Retriever:
+    """One loaded retriever per settings and index generation, shared across calls and threads."""
+    from . import store
+
+    key = (settings, store.current_path(settings))
+    with _LOCK:
+        if key not in _RETRIEVERS:
+            _RETRIEVERS.clear()  # an older generation is not needed any more
+            _RETRIEVERS[key] = Retriever(settings)
+        return _RETRIEVERS[key]
+
+
+def _checked(question: str) -> str:
+    question = question.strip()
+    if not question:
+        raise QuestionError("the question is empty; ask something about the articles")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise QuestionError(f"the question is {len(question):,} characters; keep it under {MAX_QUESTION_CHARS:,}")
+    return question
+
+
+def _sentences(question: str, groups: list[list[Hit]], lex: lexical.Lexical) -> list[_Sentence]:
+    """Every sentence of the retrieved passages, scored against the question, best first."""
+    terms = set(lexical.tokenize([question])[0])
+    total = sum(lex.idf(t) for t in terms) or 1.0
+    out: list[_Sentence] = []
+    for rank, members in enumerate(groups):
+        for hit in members:
+            text = hit.passage.text
+            base = hit.passage.start
+            for s, e in sentence_spans(text, 0, len(text)):
+                found = terms & set(lexical.tokenize([text[s:e]])[0])
+                coverage = sum(lex.idf(t) for t in found) / total
+                out.append(_Sentence(hit, base + s, base + e, text[s:e], coverage, rank))
+    # Better-ranked passages first among equals; coverage decides within a small margin of rank.
+    return sorted(out, key=lambda x: -(x.coverage / (1 + 0.1 * x.rank)))
+
+
+def _choose(sentences: list[_Sentence], settings: Settings) -> list[_Sentence]:
+    """Up to MAX_QUOTES distinct sentences that cover the question well."""
+    if not sentences or sentences[0].coverage <= 0:
+        return []
+    floor = 0.5 * sentences[0].coverage / (1 + 0.1 * sentences[0].rank)
+    chosen: list[_Sentence] = []
+    for s in sentences:
+        if len(chosen) == MAX_QUOTES or s.coverage / (1 + 0.1 * s.rank) < floor:
+            break
+        if not any(same_quote(s.text, c.text, settings.group_threshold) for c in chosen):
+            chosen.append(s)
+    return chosen
+
+
+def _citation(n: int, s: _Sentence, retriever: Retriever, settings: Settings) -> Citation:
+    """The quote, with every other article that carries the same words."""
+    copies: dict[str, Location] = {}
+    for hit in retriever.search(s.text, k=10, mode="bm25"):
+        sid = hit.source.id
+        if sid == s.hit.source.id or sid in copies:
+            continue
+        text, base = hit.passage.text, hit.passage.start
+        for a, b in sentence_spans(text, 0, len(text)):
+            if same_quote(s.text, text[a:b], settings.group_threshold):
+                copies[sid] = Location(hit.source, base + a, base + b)
+                break
+    return Citation(n, s.text, s.start, s.end, s.hit.source, tuple(copies.values()))
+
+
+def _locations(primary: Hit, copies: list[Hit]) -> tuple[Location, ...]:
+    return tuple(Location(h.source, h.passage.start, h.passage.end) for h in copies
+                 if h.source.id != primary.source.id)

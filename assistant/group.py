@@ -1,0 +1,78 @@
+"""Grouping: the same quote or passage carried by several articles counts once."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from difflib import SequenceMatcher
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+T = TypeVar("T")
+SHINGLE = 3
+QUOTE_RUN = 8  # words in a row that make two sentences repeat one quotation
+
+
+def words(text: str) -> list[str]:
+    """Lower-case ASCII words; quote marks, dashes and punctuation ignored ("30-year-old" -> 30 year old)."""
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    return re.findall(r"[a-z0-9]+", folded.replace("'", ""))
+
+
+def shingles(text: str, n: int = SHINGLE) -> frozenset[tuple[str, ...]]:
+    """Word n-grams of ``text`` (the whole text when it is shorter than n words)."""
+    w = words(text)
+    if len(w) < n:
+        return frozenset([tuple(w)]) if w else frozenset()
+    return frozenset(tuple(w[i : i + n]) for i in range(len(w) - n + 1))
+
+
+def similarity(a: str, b: str) -> float:
+    """Share of the shorter text's shingles found in the other (containment, 0..1).
+
+    Texts whose figures differ score 0: "rose by 7%" and "rose by 9%" are different statements.
+    """
+    sa, sb = shingles(a), shingles(b)
+    if not sa or not sb:
+        return 0.0
+    small, large = (a, b) if len(sa) <= len(sb) else (b, a)
+    if not _numbers(small) <= _numbers(large):
+        return 0.0
+    return len(sa & sb) / min(len(sa), len(sb))
+
+
+def same_quote(a: str, b: str, threshold: float) -> bool:
+    """True when ``a`` and ``b`` are near-identical, or repeat one quotation of QUOTE_RUN words or more.
+
+    "30-year-old tower of Jenga held together with Sellotape" quoted inside two different
+    sentences is one quote; figures must agree in both cases.
+    """
+    if similarity(a, b) >= threshold:
+        return True
+    wa, wb = words(a), words(b)
+    small, large = (a, b) if len(wa) <= len(wb) else (b, a)
+    if not _numbers(small) <= _numbers(large):
+        return False
+    match = SequenceMatcher(None, wa, wb, autojunk=False).find_longest_match(0, len(wa), 0, len(wb))
+    return match.size >= QUOTE_RUN
+
+
+def group(items: Sequence[T], text: Callable[[T], str], threshold: float) -> list[list[T]]:
+    """Greedy grouping in order: each item joins the first group whose leader it matches.
+
+    Returns:
+        Groups in the order of their leaders (the first, best-ranked item of each).
+    """
+    groups: list[list[T]] = []
+    for item in items:
+        for members in groups:
+            if similarity(text(members[0]), text(item)) >= threshold:
+                members.append(item)
+                break
+        else:
+            groups.append([item])
+    return groups
+
+
+def _numbers(text: str) -> set[str]:
+    return {w for w in words(text) if w.isdigit()}

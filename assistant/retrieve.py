@@ -1,0 +1,102 @@
+"""Retrieval: dense (FAISS) and BM25 rankings of passages, fused by reciprocal rank."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import embed, lexical, store
+from .config import Settings
+from .errors import AssistantError
+from .types import Hit, Passage, SourceInfo
+
+MODES = ("dense", "bm25", "hybrid")
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """Restrict retrieval to some sources. Empty fields restrict nothing; dates are ISO, inclusive."""
+
+    sources: tuple[str, ...] = ()
+    publishers: tuple[str, ...] = ()
+    since: str | None = None
+    until: str | None = None
+
+
+class Retriever:
+    """A loaded index with its model: load once, search many times."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.snapshot = store.load(settings)
+        store.check_model(self.snapshot.manifest, settings.model)
+        self.encoder = embed.load_encoder(settings)
+        store.check_model(self.snapshot.manifest, self.encoder.name, self.encoder.dim)
+        self.lexical = lexical.Lexical(self.snapshot.path / lexical.FOLDER)
+        self.matrix = self.snapshot.dense_matrix()
+        self.passages: list[Passage] = self.snapshot.passages
+        self.sources = {sid: _info(sid, e) for sid, e in self.snapshot.manifest["sources"].items()}
+        self._source_of = np.array([p.source_id for p in self.passages], dtype=object)
+
+    def search(self, question: str, k: int = 20, mode: str = "hybrid", filters: Filters | None = None) -> list[Hit]:
+        """The ``k`` best passages for ``question``.
+
+        Args:
+            question: Free text.
+            k: How many passages to return.
+            mode: ``dense`` (cosine), ``bm25``, or ``hybrid`` (reciprocal rank fusion of both).
+            filters: Sources to search in; default all.
+
+        Returns:
+            Hits, best first.
+        """
+        if mode not in MODES:
+            raise AssistantError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+        allowed = self._allowed(filters or Filters())
+        query = self.encoder.encode([question])[0]
+        similarity = self.matrix @ query if len(self.passages) else np.zeros(0, dtype=np.float32)
+        if mode == "dense":
+            score = similarity.astype(np.float64)
+        elif mode == "bm25":
+            score = self.lexical.scores(question).astype(np.float64)
+        else:
+            score = self._fused(similarity, self.lexical.scores(question), allowed)
+        score = np.where(allowed, score, -np.inf)
+        order = np.argsort(-score, kind="stable")[: min(k, int(allowed.sum()))]
+        return [Hit(self.passages[i], self.sources[self.passages[i].source_id], float(score[i]), float(similarity[i]))
+                for i in order if mode != "bm25" or score[i] > 0]
+
+    def _fused(self, dense: np.ndarray, bm25: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+        """Reciprocal rank fusion: sum of 1 / (c + rank) over the two rankings."""
+        c = self.settings.rrf_k
+        fused = np.zeros(len(dense), dtype=np.float64)
+        for scores, has_signal in ((dense, np.ones(len(dense), bool)), (bm25, bm25 > 0)):
+            masked = np.where(allowed & has_signal, scores, -np.inf)
+            order = np.argsort(-masked, kind="stable")
+            ranks = np.empty(len(order), dtype=np.int64)
+            ranks[order] = np.arange(1, len(order) + 1)
+            fused += np.where(allowed & has_signal, 1.0 / (c + ranks), 0.0)
+        return fused
+
+    def _allowed(self, filters: Filters) -> np.ndarray:
+        ok = [sid for sid, s in self.sources.items() if _passes(s, filters)]
+        unknown = set(filters.sources) - set(self.sources)
+        if unknown:
+            raise AssistantError(f"no such source: {', '.join(sorted(unknown))}; see `assistant sources`")
+        return np.isin(self._source_of, ok) if len(self._source_of) else np.zeros(0, dtype=bool)
+
+
+def _passes(source: SourceInfo, f: Filters) -> bool:
+    if f.sources and source.id not in f.sources:
+        return False
+    if f.publishers and (source.publisher or "").casefold() not in {p.casefold() for p in f.publishers}:
+        return False
+    if (f.since or f.until) and not source.published:
+        return False
+    return not ((f.since and source.published < f.since) or (f.until and source.published > f.until))
+
+
+def _info(sid: str, entry: dict) -> SourceInfo:
+    return SourceInfo(sid, entry["path"], entry["title"], entry.get("publisher"), entry.get("author"),
+                      entry.get("published"))

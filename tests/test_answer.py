@@ -1,0 +1,201 @@
+"""Answers: verbatim quotes, grouping across articles, abstention, filters, and the `ask` contract."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from assistant.answer import QuestionError, ask
+from assistant.cli import cli
+from assistant.config import Settings
+from assistant.group import same_quote, similarity
+from assistant.indexer import update
+from assistant.retrieve import Filters
+from assistant.sources import add
+from conftest import SEEDS
+
+ANSWERABLE = [
+    "How many referrals were there in 2019-20?", "Who led the review?", "What is Triple P?",
+    "What did the chair compare the system to?", "How many Section 47 enquiries were there?",
+    "How much did spending on non-statutory services fall?", "What did Anna Feuchtwang say?",
+    "How many children were looked after in 2019-20?", "What is family help?", "Who is Charlotte Ramsden?",
+    "How much money goes to Virtual School Heads?", "What is wrong with the placement market?",
+    "How many people with lived experience contributed?", "What happened to knife wounds among teenagers?",
+]
+OFF_TOPIC = [
+    "Who won the Premier League in 2020?", "What is the treatment for type 2 diabetes?",
+    "What is the budget deficit of France?", "How do I bake sourdough bread?", "What is the capital of Australia?",
+    "How many goals did Messi score?", "What are the side effects of ibuprofen?",
+    "What is Japan's defence budget for 2024?",
+]
+
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The five seeds indexed with the real model, built once and only read by the tests."""
+    settings = Settings(root=tmp_path_factory.mktemp("real"))
+    for path in sorted(SEEDS.glob("*.txt")):
+        add(str(path), settings, publisher="CYP Now", published="2021-06-17") if path.name.startswith("004") \
+            else add(str(path), settings)
+    update(settings)
+    return settings
+
+
+def file_text(settings: Settings, path: str) -> str:
+    return (settings.root / path).read_bytes().decode("utf-8")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("question", ANSWERABLE + OFF_TOPIC + ["Jenga", "642,980", "What about teenagers and gangs?"])
+def test_every_quote_and_passage_is_an_exact_slice(real: Settings, question: str) -> None:
+    answer = ask(question, real)
+    for c in answer.citations:
+        assert file_text(real, c.source.path)[c.start : c.end] == c.quote
+        for loc in c.also_in:
+            assert loc.source.id != c.source.id and file_text(real, loc.source.path)[loc.start : loc.end]
+    for r in answer.passages:
+        assert file_text(real, r.hit.source.path)[r.hit.passage.start : r.hit.passage.end] == r.hit.passage.text
+    assert answer.abstained == (not answer.citations)
+    if not answer.abstained:
+        assert all(f"[{c.n}]" in answer.text and c.quote in answer.text for c in answer.citations)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("question", ANSWERABLE)
+def test_answerable_questions_are_answered(real: Settings, question: str) -> None:
+    assert not ask(question, real).abstained
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("question", OFF_TOPIC)
+def test_off_topic_questions_abstain_with_nearest_passages(real: Settings, question: str) -> None:
+    answer = ask(question, real)
+    assert answer.abstained and answer.text == "The articles do not answer this question."
+    assert not answer.citations and len(answer.passages) == 5
+
+
+@pytest.mark.slow
+def test_figures_and_terms_are_found(real: Settings) -> None:
+    assert "642,980 referrals" in ask("How many referrals were there in 2019-20?", real).citations[0].quote
+    assert "Section 47" in ask("Section 47 enquiries", real, mode="bm25").citations[0].quote
+    assert "Triple P" in ask("What is Triple P?", real).citations[0].quote
+
+
+@pytest.mark.slow
+def test_jenga_quote_appears_once_with_four_sources(real: Settings) -> None:
+    answer = ask("What did MacAlister say the system was like? Jenga held together with Sellotape", real)
+    jenga = [c for c in answer.citations if "tower of Jenga held together with Sellotape" in c.quote]
+    assert len(jenga) == 1
+    sources = {jenga[0].source.id} | {loc.source.id for loc in jenga[0].also_in}
+    assert len(sources) >= 4
+    texts = [r.hit.passage.text for r in answer.passages]
+    assert len(texts) == len(set(texts))
+
+
+def test_grouping_merges_copies_but_not_different_statements() -> None:
+    a = "Mr MacAlister said: 'Our children's social care system is a 30-year-old tower of Jenga held together with Sellotape: simultaneously rigid and yet shaky."
+    b = "MacAlister said: “Our children’s social care system is a 30-year-old tower of Jenga held together with Sellotape: simultaneously rigid and yet shaky."
+    assert similarity(a, b) >= Settings().group_threshold
+    different = [
+        ("There were 642,980 referrals in 2019-20 – up 7% from 2009-10",
+         "There were 389,260 children in need in 2019-20 – up 4% on the previous decade"),
+        ("Section 47 enquiries rose by a massive 129% to 201,000 in 2019-20",
+         "Section 47 enquiries rose by a massive 120% to 201,000 in 2019-20"),
+        ("The children's social care system is too focused on investigating families rather than providing them with support, according to an independent review of services.",
+         "An ‘urgent’ new approach to children in social care is needed, after an independent review has found that the system is too focused on investigating families rather than providing them with support."),
+        ("The review praises social workers for making complex and challenging decisions.",
+         "The review criticises ministers for making slow and confused decisions."),
+    ]
+    for x, y in different:
+        assert similarity(x, y) < Settings().group_threshold, (x, y)
+    for x, y in different[:2] + different[3:]:
+        assert not same_quote(x, y, Settings().group_threshold), (x, y)
+    # One quotation inside two different sentences is one quote.
+    assert same_quote("England’s current system has been described as a ’30-year-old tower of Jenga held together with Sellotape: simultaneously rigid and yet shaky’.",
+                      "The Care Review chair has described England’s children’s social care system as “a 30-year-old tower of Jenga held together with Sellotape” as he laid out his priorities for reform.",
+                      Settings().group_threshold)
+
+
+def test_questions_that_are_empty_or_too_long(archive: Settings) -> None:
+    for bad, message in [("", "empty"), ("   \n\t", "empty"), ("x" * 2001, "keep it under 2,000")]:
+        with pytest.raises(QuestionError, match=message):
+            ask(bad, archive)
+
+
+def _cli(settings: Settings, *args: str, stdin: str | None = None) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, ["--root", str(settings.root), "--model", settings.model, *args], input=stdin)
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def indexed(archive: Settings) -> Settings:
+    update(archive)
+    return archive.replace(abstain_below=0.0)
+
+
+def _check_source(src: dict, root: Path) -> None:
+    assert set(src) == {"id", "path", "title", "publisher", "author", "published"}
+    assert src["path"] == f"sources/{src['id']}.md" and (root / src["path"]).is_file()
+    assert isinstance(src["title"], str) and all(src[k] is None or isinstance(src[k], str)
+                                                   for k in ("publisher", "author", "published"))
+
+
+def test_json_contract(indexed: Settings) -> None:
+    code, out, err = _cli(indexed, "ask", "--json", "--k", "3", "How many referrals were there?")
+    assert code == 0, err
+    data = json.loads(out)
+    assert set(data) == {"question", "abstained", "answer", "citations", "passages"}
+    assert data["question"] == "How many referrals were there?" and isinstance(data["abstained"], bool)
+    assert len(data["passages"]) == 3 and [p["rank"] for p in data["passages"]] == [1, 2, 3]
+    for p in data["passages"]:
+        assert set(p) == {"rank", "score", "text", "start", "end", "source", "also_in"}
+        _check_source(p["source"], indexed.root)
+        assert file_text(indexed, p["source"]["path"])[p["start"] : p["end"]] == p["text"]
+    for c in data["citations"]:
+        assert set(c) == {"n", "quote", "start", "end", "source", "also_in"}
+        assert file_text(indexed, c["source"]["path"])[c["start"] : c["end"]] == c["quote"]
+        for loc in c["also_in"]:
+            assert set(loc) == {"id", "path", "start", "end"}
+
+
+def test_batch_mode_reads_json_lines_from_stdin(indexed: Settings) -> None:
+    stdin = "How many referrals were there?\n\nWho led the review?\n" + "x" * 2001 + "\n"
+    code, out, _ = _cli(indexed, "ask", "--json", "-", stdin=stdin)
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and len(rows) == 3
+    assert rows[0]["question"] == "How many referrals were there?" and "citations" in rows[0]
+    assert rows[1]["question"] == "Who led the review?"
+    assert "keep it under 2,000" in rows[2]["error"]
+
+
+def test_ask_errors_are_one_line(settings: Settings, indexed: Settings) -> None:
+    code, _, err = _cli(indexed, "ask", "   ")
+    assert code == 1 and err.strip() == "Error: the question is empty; ask something about the articles"
+    code, _, err = _cli(settings.replace(root=settings.root / "elsewhere"), "ask", "Who?")
+    assert code == 1 and "run `assistant index`" in err and len(err.strip().splitlines()) == 1
+    code, _, err = _cli(indexed, "ask", "--source", "nope", "Who?")
+    assert code == 1 and "no such source: nope" in err
+
+
+def test_filters(indexed: Settings) -> None:
+    cyp = "care-review-lays-out-key-reforms-for-shaky-social-care"
+    one = ask("What did the review find?", indexed, filters=Filters(sources=(cyp,)))
+    assert one.passages and {r.hit.source.id for r in one.passages} == {cyp}
+    assert {c.source.id for c in one.citations} <= {cyp}
+    none = ask("What did the review find?", indexed, filters=Filters(publishers=("Nobody Weekly",)))
+    assert none.abstained and not none.passages
+
+
+def test_date_and_publisher_filters(tmp_path: Path, encoder: object, seed_paths: list[Path]) -> None:
+    settings = Settings(root=tmp_path, model="test-hash", abstain_below=0.0)
+    add(str(seed_paths[4]), settings, publisher="CYP Now", published="2021-06-17")
+    add(str(seed_paths[0]), settings)
+    update(settings)
+    june = ask("Jenga", settings, filters=Filters(since="2021-06-01", until="2021-06-30"))
+    assert june.passages and all(r.hit.source.publisher == "CYP Now" for r in june.passages)
+    assert not ask("Jenga", settings, filters=Filters(since="2022-01-01")).passages
+    cyp = ask("Jenga", settings, filters=Filters(publishers=("cyp now",)))
+    assert cyp.passages and all(r.hit.source.published == "2021-06-17" for r in cyp.passages)

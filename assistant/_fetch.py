@@ -1,46 +1,150 @@
-"""Fetching an article over http(s), with a size limit and one-line errors."""
+"""Getting an article's text from a file or over http(s): size limits, decoding, one-line errors."""
 
 from __future__ import annotations
 
-import socket
+import http.client
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
+from email.message import Message
+from pathlib import Path
+from typing import IO
 from urllib.parse import urlparse
 
 from . import __version__
 from .errors import SourceError
 
 TIMEOUT = 15.0
+SCHEMES = ("http", "https")
+USER_AGENT = f"assistant/{__version__} (article import)"
 
 
-def fetch_url(url: str, max_bytes: int) -> tuple[bytes, str]:
-    """Download ``url``; returns the body and its content type (lower case).
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """A downloaded page."""
+
+    data: bytes
+    media_type: str  # lower case without parameters, e.g. "text/html"; "" if not stated
+    charset: str | None  # as the server declared it
+    url: str  # after redirects
+
+
+class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows redirects to http(s) only: urllib would also follow one to ftp:."""
+
+    def redirect_request(self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str,
+                         headers: Message, newurl: str) -> urllib.request.Request | None:
+        if urlparse(newurl).scheme not in SCHEMES:
+            fp.close()
+            raise SourceError(f"could not fetch URL {req.full_url}: it redirects to {newurl}, which is not http(s)")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_HttpOnlyRedirects)
+
+
+def fetch_url(url: str, max_bytes: int) -> Fetched:
+    """Download ``url``, refusing more than ``max_bytes``.
 
     Raises:
-        SourceError: another scheme, a network or HTTP error, or a body over ``max_bytes``.
+        SourceError: another scheme, a network or HTTP error, a timeout, or a body over
+            ``max_bytes``; the message is one line that starts "could not fetch URL".
     """
-    if urlparse(url).scheme not in ("http", "https"):
+    if urlparse(url).scheme.lower() not in SCHEMES:
         raise SourceError(f"cannot import {url}: only http and https URLs are supported")
-    request = urllib.request.Request(url, headers={"User-Agent": f"assistant/{__version__} (article import)"})
+    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+        with _OPENER.open(request, timeout=TIMEOUT) as response:
+            _refuse_declared_size(response.headers, url, max_bytes)
+            # Reading one byte past the limit tells an oversized body from one that fits.
             data = response.read(max_bytes + 1)
-            content_type = (response.headers.get("Content-Type") or "").lower()
+            headers, final_url = response.headers, response.geturl()
     except urllib.error.HTTPError as exc:
-        exc.close()  # it holds the open response
+        exc.close()
         raise SourceError(f"could not fetch URL {url}: HTTP {exc.code} {exc.reason}") from None
     except urllib.error.URLError as exc:
         raise SourceError(f"could not fetch URL {url}: {_reason(exc.reason)}") from None
-    except (TimeoutError, socket.timeout):
-        raise SourceError(f"could not fetch URL {url}: no answer within {TIMEOUT:g}s") from None
-    except OSError as exc:
-        raise SourceError(f"could not fetch URL {url}: {exc.strerror or exc}") from None
+    except TimeoutError:
+        raise SourceError(f"could not fetch URL {url}: no answer within {TIMEOUT:g} s") from None
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        raise SourceError(f"could not fetch URL {url}: {_reason(exc)}") from None
     if len(data) > max_bytes:
-        raise SourceError(f"could not fetch URL {url}: larger than the {max_bytes:,}-byte limit")
-    return data, content_type
+        raise SourceError(f"could not fetch URL {url}: the page is over the {max_bytes:,}-byte limit")
+    return Fetched(data, headers.get_content_type() if headers.get("Content-Type") else "",
+                   headers.get_content_charset(), final_url)
+
+
+def _refuse_declared_size(headers: Message, url: str, max_bytes: int) -> None:
+    declared = headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise SourceError(f"could not fetch URL {url}: the page is over the {max_bytes:,}-byte limit")
 
 
 def _reason(reason: object) -> str:
+    if isinstance(reason, TimeoutError):
+        return f"no answer within {TIMEOUT:g} s"
     if isinstance(reason, OSError) and reason.strerror:
         return reason.strerror.lower()
-    return str(reason)
+    text = " ".join(str(reason).split())
+    return text or type(reason).__name__
+
+
+def read_file(path: Path, max_bytes: int, suffixes: tuple[str, ...]) -> bytes:
+    """The bytes of an article file, once its kind, type (one of ``suffixes``) and size are acceptable.
+
+    Raises:
+        SourceError: missing, a folder, another type, over ``max_bytes``, or unreadable.
+    """
+    try:
+        if not path.exists():
+            raise SourceError(f"{path}: no such file")
+        if path.is_dir():
+            raise SourceError(f"{path} is a folder; give the article files in it instead")
+        if path.suffix.lower() not in suffixes:
+            kind = path.suffix.lower() or "(none)"
+            raise SourceError(f"{path}: unsupported file type {kind!r}; use one of {', '.join(suffixes)}")
+        if not path.is_file():
+            raise SourceError(f"{path} is not a regular file")
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise SourceError(f"{path} is {size:,} bytes, over the {max_bytes:,}-byte limit (ASSISTANT_MAX_FILE_BYTES)")
+        with path.open("rb") as handle:
+            data = handle.read(max_bytes + 1)  # the file may have grown since stat()
+    except OSError as exc:
+        raise SourceError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > max_bytes:
+        raise SourceError(f"{path} is over the {max_bytes:,}-byte limit (ASSISTANT_MAX_FILE_BYTES)")
+    return data
+
+
+def decode(data: bytes, name: str, declared: str | None = None) -> tuple[str, list[str]]:
+    """Text of an article: the declared charset, else UTF-8, else cp1252 or latin-1 with a warning.
+
+    Raises:
+        SourceError: the data is binary or, once decoded, empty.
+    """
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with a byte-order mark, as Notepad saves
+        try:
+            return _require_text(data.decode("utf-16"), name), []
+        except UnicodeDecodeError:
+            pass  # not UTF-16 after all: judged as bytes below
+    sample = data[:8192]
+    controls = sum(byte < 32 and byte not in b"\t\n\r\f" or byte == 127 for byte in sample)
+    if b"\x00" in data or controls > len(sample) * 0.05:
+        raise SourceError(f"{name} looks like a binary file, not article text")
+    for encoding in filter(None, (declared, "utf-8-sig")):
+        try:
+            return _require_text(data.decode(encoding), name), []
+        except (LookupError, UnicodeDecodeError):
+            continue
+    try:
+        text, encoding = data.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError:  # bytes cp1252 leaves undefined; latin-1 maps every byte
+        text, encoding = data.decode("latin-1"), "latin-1"
+    return _require_text(text, name), [f"{name} is not UTF-8; read as {encoding}"]
+
+
+def _require_text(text: str, name: str) -> str:
+    if not text.strip():
+        raise SourceError(f"{name} is empty")
+    return text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import re
 import tempfile
@@ -11,18 +12,22 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
-import yaml
-
-from ._fetch import fetch_url
+from . import _frontmatter
+from ._fetch import decode, fetch_url, read_file
 from .config import Settings
 from .errors import DuplicateSourceError, SourceError
 from .types import Source
 
 SUPPORTED = (".txt", ".md", ".html", ".htm")
-FIELDS = ("title", "publisher", "author", "published", "url", "added")
-_FRONT = re.compile(r"\A---[ \t]*\r?\n(.*?)^---[ \t]*(?:\r?\n|\Z)", re.S | re.M)
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+TITLE_MAX = 200
+SLUG_MAX = 60
+_HTML_TYPES = ("text/html", "application/xhtml+xml")
+_URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://")
+_APOSTROPHES = re.compile(r"['’‘ʼ`]")
+_HEADING_MARK = re.compile(r"#{1,6}\s+")
+_MAX_LABELS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,176 +36,164 @@ class AddResult:
 
     path: Path
     source_id: str
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()  # one line each, e.g. "old.txt is not UTF-8; read as cp1252"
 
 
 def archive_paths(settings: Settings) -> list[Path]:
-    """The archived articles: ``sources/*.md`` but README.md and hidden files, sorted."""
+    """The archived articles: ``sources/*.md`` except README.md and hidden files, sorted."""
     folder = settings.sources_dir
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.glob("*.md") if p.is_file() and not p.name.startswith(".") and p.name != "README.md")
+    return sorted(p for p in folder.glob("*.md")
+                  if p.is_file() and not p.name.startswith(".") and p.name.lower() != "readme.md")
 
 
 def read_source(path: Path, settings: Settings) -> Source:
-    """Parse one archived file. A file without front matter takes its first line as title.
+    """Parse one archived file.
+
+    A file without front matter (dropped in by hand) is accepted: its title is its first
+    line and its other fields are None.
+
+    Args:
+        path: A file in the archive.
+        settings: Used to make ``Source.path`` relative to the project root.
+
+    Returns:
+        The article; ``text`` is the whole file and ``text[body_start:]`` its body.
 
     Raises:
-        SourceError: the file is not UTF-8 or its front matter is malformed.
+        SourceError: the file cannot be read, is not UTF-8, or has malformed front matter.
     """
+    name = settings.relative(path)
     try:
-        text = path.read_bytes().decode("utf-8")
+        # Bytes decoded by hand, not text mode: offsets must count a "\r\n" as two characters.
+        text = Path(path).read_bytes().decode("utf-8")
     except UnicodeDecodeError:
-        raise SourceError(f"{path.name} is not UTF-8 text; re-import it with `assistant add`") from None
+        raise SourceError(f"{name} is not UTF-8 text; import the original with `assistant add`") from None
     except OSError as exc:
-        raise SourceError(f"cannot read {path.name}: {exc.strerror}") from None
-    meta, body_start = parse_front_matter(text, path.name)
-    title = meta.get("title") or _first_line(text[body_start:]) or path.stem
-    return Source(id=path.stem, path=settings.relative(path), title=title, body_start=body_start, text=text,
-                  **{k: meta.get(k) for k in FIELDS if k != "title"})
-
-
-def parse_front_matter(text: str, name: str) -> tuple[dict[str, Any], int]:
-    """The front matter's fields and the offset where the body starts (0 without front matter).
-
-    Raises:
-        SourceError: unterminated block, invalid YAML, or fields of the wrong type.
-    """
-    if not re.match(r"---[ \t]*\r?\n", text):
-        return {}, 0
-    match = _FRONT.match(text)
-    if match is None:
-        raise SourceError(f"{name}: front matter opened with --- is never closed")
-    try:
-        meta = yaml.safe_load(match.group(1)) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 2})" if mark else ""
-        raise SourceError(f"{name}: front matter is not valid YAML{where}") from None
-    if not isinstance(meta, dict):
-        raise SourceError(f"{name}: front matter must be 'key: value' lines")
-    return _check_fields(meta, name), match.end()
-
-
-def _check_fields(meta: dict[str, Any], name: str) -> dict[str, Any]:
-    clean: dict[str, Any] = {}
-    for key in FIELDS:
-        value = meta.get(key)
-        if isinstance(value, date):
-            value = value.isoformat()
-        if value is not None and not isinstance(value, str):
-            raise SourceError(f"{name}: front matter field {key!r} must be text, not {type(value).__name__}")
-        if key in ("published", "added") and value and not _ISO_DATE.fullmatch(value):
-            raise SourceError(f"{name}: {key} {value!r} is not a date like 2021-06-17")
-        clean[key] = value.strip() if isinstance(value, str) and value.strip() else None
-    return clean
+        raise SourceError(f"cannot read {name}: {exc.strerror or exc}") from None
+    meta, body_start = _frontmatter.parse(text, name)
+    meta["title"] = meta["title"] or _guess_title(text[body_start:]) or Path(path).stem
+    return Source(id=Path(path).stem, path=name, body_start=body_start, text=text, **meta)
 
 
 def body_hash(text: str) -> str:
-    """Hash of an article body with white space normalised: equal for exact copies."""
+    """Hash of an article body with runs of white space collapsed: equal for exact copies."""
     return hashlib.sha256(" ".join(text.split()).encode("utf-8")).hexdigest()
 
 
-def add(item: str, settings: Settings, *, today: date | None = None, **overrides: str | None) -> AddResult:
+def add(item: str, settings: Settings, *, title: str | None = None, publisher: str | None = None,
+        author: str | None = None, published: str | None = None, url: str | None = None,
+        today: date | None = None) -> AddResult:
     """Import one file (.txt, .md, .html, .htm) or http(s) URL into the archive.
 
     Args:
-        item: A file path or URL.
-        settings: Where the archive is, and the size limit.
-        today: The ``added`` date. Default: today.
-        **overrides: Metadata that wins over what the article states (title, publisher,
-            author, published, url); None values are ignored.
+        item: A file path or an http(s) URL.
+        settings: Where the archive is, and the largest article accepted.
+        title: Title instead of the one found in the article. Default: the article's own
+            (front matter or HTML metadata), else its first line.
+        publisher: Publisher instead of the one found. Default: found, else empty.
+        author: Author instead of the one found. Default: found, else empty.
+        published: Publication date, YYYY-MM-DD. Default: found, else empty.
+        url: Where the article was published. Default: found, else the URL fetched.
+        today: The ``added`` date. Default: today (kept from an imported .md if it has one).
 
     Returns:
-        The written file.
+        The written file, its source id and any warnings (e.g. a non-UTF-8 file).
 
     Raises:
-        SourceError: the input cannot be imported (the message says why); nothing is written.
+        SourceError: the input cannot be imported; the one-line message says why.
         DuplicateSourceError: the same text is archived already.
+        Nothing in the archive changes when either is raised.
     """
-    if re.match(r"[a-zA-Z][a-zA-Z0-9+.-]*://", item):
+    given = {"title": title, "publisher": publisher, "author": author, "published": published, "url": url}
+    given = {key: _frontmatter.clean_value(value) for key, value in given.items()}
+    if given["published"]:
+        _frontmatter.check_date(given["published"], "published date")
+    if _URL.match(item):
         meta, body, warnings = _from_url(item, settings)
     else:
         meta, body, warnings = _from_file(Path(item), settings)
-    meta.update({k: v for k, v in overrides.items() if v is not None})
-    if meta.get("published") and not _ISO_DATE.fullmatch(str(meta["published"])):
-        raise SourceError(f"published date {meta['published']!r} is not like 2021-06-17")
-    if not body.strip():
-        raise SourceError(f"{item} has no article text")
+    meta.update({key: value for key, value in given.items() if value})
     _refuse_duplicate(body, item, settings)
-    meta["title"] = meta.get("title") or _first_line(body) or "Untitled"
+    meta["title"] = meta.get("title") or _guess_title(body) or "Untitled"
     meta["added"] = meta.get("added") or (today or date.today()).isoformat()
     path = _write(settings, meta, body)
     return AddResult(path, path.stem, tuple(warnings))
 
 
 def _from_file(path: Path, settings: Settings) -> tuple[dict[str, Any], str, list[str]]:
-    if not path.exists():
-        raise SourceError(f"{path}: no such file")
-    if path.is_dir():
-        raise SourceError(f"{path} is a folder; give the article files themselves")
+    """Metadata, body and warnings of an article file."""
+    text, warnings = decode(read_file(path, settings.max_file_bytes, SUPPORTED), str(path))
     suffix = path.suffix.lower()
-    if suffix not in SUPPORTED:
-        raise SourceError(f"{path.name}: unsupported file type {suffix or '(none)'!r}; use one of {', '.join(SUPPORTED)}")
-    size = path.stat().st_size
-    if size > settings.max_file_bytes:
-        raise SourceError(f"{path.name} is {size:,} bytes, over the {settings.max_file_bytes:,}-byte limit")
-    text, warnings = decode(path.read_bytes(), path.name)
     if suffix in (".html", ".htm"):
-        meta, body = _from_html(text, path.name)
-        return meta, body, warnings
-    if suffix == ".md":
-        meta, start = parse_front_matter(text, path.name)
-        return meta, text[start:], warnings
-    return {}, text, warnings
-
-
-def decode(data: bytes, name: str) -> tuple[str, list[str]]:
-    """Text of an imported file: UTF-8, else cp1252 or latin-1 with a warning.
-
-    Raises:
-        SourceError: the file is empty or binary.
-    """
-    if not data.strip():
-        raise SourceError(f"{name} is empty")
-    sample = data[:8192]
-    controls = sum(b < 32 and b not in b"\t\n\r\f" for b in sample)
-    if b"\x00" in sample or controls > len(sample) * 0.05:
-        raise SourceError(f"{name} looks like a binary file, not article text")
-    try:
-        return data.decode("utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8"), []
-    except UnicodeDecodeError:
-        pass
-    for encoding in ("cp1252", "latin-1"):
-        try:
-            return data.decode(encoding), [f"{name} is not UTF-8; read it as {encoding}"]
-        except UnicodeDecodeError:
-            continue
-    raise AssertionError("latin-1 decodes any bytes")
-
-
-def _from_html(html: str, name: str) -> tuple[dict[str, Any], str]:
-    import trafilatura
-
-    doc = trafilatura.bare_extraction(html, with_metadata=True, include_comments=False, favor_precision=False)
-    body = (getattr(doc, "text", None) or "") if doc is not None else ""
+        meta, body = _from_html(text, str(path))
+    elif suffix == ".md":
+        meta, start = _frontmatter.parse(text, str(path))
+        body = text[start:]
+    else:
+        meta, body = {}, text
     if not body.strip():
-        raise SourceError(f"{name}: no article text found in the HTML")
-    meta = {
-        "title": doc.title, "author": doc.author, "publisher": doc.sitename,
-        "published": doc.date if doc.date and _ISO_DATE.fullmatch(doc.date) else None, "url": doc.url,
-    }
-    return {k: v for k, v in meta.items() if v}, body.strip() + "\n"
+        raise SourceError(f"{path} has no article text after its front matter")
+    return meta, body, warnings
+
+
+def _from_html(html: str, name: str, url: str | None = None) -> tuple[dict[str, Any], str]:
+    """Article text and stated metadata of a web page, via trafilatura."""
+    import trafilatura  # slow to import; only HTML imports need it
+    from trafilatura.settings import set_date_params
+
+    # Without extensive search a date is taken only from where the page states one,
+    # never guessed from stray years in the text such as a copyright line.
+    doc = trafilatura.bare_extraction(html, url=url, with_metadata=True, include_comments=False,
+                                      date_extraction_params=set_date_params(extensive=False))
+    if doc is None or not (doc.text or "").strip():
+        raise SourceError(f"no article text found in {name}")
+    meta = {"title": doc.title, "author": doc.author, "publisher": _stated_sitename(doc.sitename, doc.url),
+            "published": doc.date, "url": doc.url}
+    meta = {key: _frontmatter.clean_value(value) for key, value in meta.items()}
+    try:
+        meta["published"] = meta["published"] and _frontmatter.check_date(meta["published"][:10], "")
+    except SourceError:
+        meta["published"] = None  # a date the page garbles is left unknown rather than guessed
+    return meta, _paragraphs(doc.text)
+
+
+def _stated_sitename(sitename: str | None, url: str | None) -> str | None:
+    """The site name, unless trafilatura only derived it from the page's domain."""
+    host = (urlparse(url).hostname or "") if url else ""
+    if sitename and "." in sitename and sitename.lower() in host:
+        return None
+    return sitename
+
+
+def _paragraphs(text: str) -> str:
+    """Extracted text with a blank line between paragraphs, as the later stages expect.
+
+    Trafilatura ends each block with a single newline; consecutive list items ("- ...")
+    stay on adjacent lines.
+    """
+    blocks: list[str] = []
+    for line in (raw.strip() for raw in text.splitlines()):
+        if line and blocks and line.startswith("- ") and blocks[-1].startswith("- "):
+            blocks[-1] += "\n" + line
+        elif line:
+            blocks.append(line)
+    return "\n\n".join(blocks) + "\n"
 
 
 def _from_url(url: str, settings: Settings) -> tuple[dict[str, Any], str, list[str]]:
-    data, content_type = fetch_url(url, settings.max_file_bytes)
-    text, warnings = decode(data, url)
-    if "html" in content_type or text.lstrip()[:1] == "<":
-        meta, body = _from_html(text, url)
-    else:
+    """Metadata, body and warnings of a page fetched over http(s)."""
+    page = fetch_url(url, settings.max_file_bytes)
+    text, warnings = decode(page.data, url, page.charset)
+    looks_html = not page.media_type and text.lstrip()[:1] == "<"
+    if page.media_type in _HTML_TYPES or looks_html:
+        meta, body = _from_html(text, url, page.url)
+    elif page.media_type.startswith("text/") or not page.media_type:
         meta, body = {}, text
-    meta.setdefault("url", url)
+    else:
+        raise SourceError(f"cannot import {url}: it is {page.media_type}, not an article page or plain text")
+    meta["url"] = meta.get("url") or page.url
     return meta, body, warnings
 
 
@@ -210,61 +203,64 @@ def _refuse_duplicate(body: str, item: str, settings: Settings) -> None:
         try:
             source = read_source(path, settings)
         except SourceError:
-            continue
+            continue  # a damaged file cannot be compared; the index step reports it
         if body_hash(source.text[source.body_start :]) == wanted:
             raise DuplicateSourceError(f"{item} duplicates {source.path}; skipped", existing_path=source.path)
 
 
-def slugify(title: str, limit: int = 60) -> str:
-    """File-name id from a title: ASCII, lower case, words joined by '-', at most ``limit`` chars."""
-    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
-    ascii_title = re.sub(r"['’‘`]", "", ascii_title.replace("’", "")).lower()
-    words = re.findall(r"[a-z0-9]+", ascii_title)
-    slug = ""
-    for word in words:
-        if len(slug) + len(word) + 1 > limit and slug:
+def _guess_title(text: str) -> str | None:
+    """The headline: the first non-blank line, skipping up to three section labels before it.
+
+    Copied web pages often open with a label: a lone word ("Title") or a line in capitals
+    ("CHILDREN'S SERVICES"). Markdown heading marks are dropped.
+    """
+    lines = (_HEADING_MARK.sub("", line.strip(), count=1) for line in text.splitlines())
+    first = list(itertools.islice((line for line in lines if line), _MAX_LABELS + 1))
+    if not first:
+        return None
+    labels = itertools.takewhile(_is_label, first[:-1])
+    return first[sum(1 for _ in labels)][:TITLE_MAX].strip()
+
+
+def _is_label(line: str) -> bool:
+    return len(line.split()) == 1 or not any(char.islower() for char in line)
+
+
+def slugify(title: str, limit: int = SLUG_MAX) -> str:
+    """File-name id from a title: ASCII, lower case, words joined by '-', at most ``limit`` chars.
+
+    Apostrophes are dropped ("Children’s" -> "childrens"); the cut falls between words.
+    Falls back to "article" when nothing is left.
+    """
+    folded = unicodedata.normalize("NFKD", _APOSTROPHES.sub("", title).casefold())
+    words = re.findall(r"[a-z0-9]+", "".join(c for c in folded if not unicodedata.combining(c)))
+    slug = words[0][:limit] if words else "article"
+    for word in words[1:]:
+        if len(slug) + 1 + len(word) > limit:
             break
-        slug = f"{slug}-{word}" if slug else word[:limit]
-    return slug or "article"
-
-
-def render(meta: dict[str, Any], body: str) -> str:
-    """An archive file: front matter in a fixed field order, then the body as given."""
-    lines = ["---"]
-    for key in FIELDS:
-        value = meta.get(key)
-        if value in (None, ""):
-            lines.append(f"{key}:")
-        else:
-            dumped = yaml.safe_dump({key: str(value)}, allow_unicode=True, width=10**6, default_style=None)
-            lines.append(dumped.strip())
-    return "\n".join(lines) + "\n---\n" + body
+        slug = f"{slug}-{word}"
+    return slug
 
 
 def _write(settings: Settings, meta: dict[str, Any], body: str) -> Path:
+    """Write the article under a free name, atomically: readers see all of it or none."""
     folder = settings.sources_dir
     folder.mkdir(parents=True, exist_ok=True)
-    base = slugify(meta["title"])
-    path, n = folder / f"{base}.md", 1
-    while path.exists():
-        n += 1
-        path = folder / f"{base}-{n}.md"
+    slug = slugify(meta["title"])
+    # readme.md would be skipped by archive_paths, so that name is never used.
+    names = (f"{slug}.md" if n == 1 else f"{slug}-{n}.md" for n in itertools.count(1))
+    path = next(folder / name for name in names if not (folder / name).exists() and name != "readme.md")
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
-            out.write(render(meta, body))
+            out.write(_frontmatter.render(meta, body))
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise SourceError(f"cannot write {settings.relative(path)}: {exc.strerror or exc}") from None
+    except BaseException:  # e.g. Ctrl-C: still leave no temporary file behind
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
-
-
-def _first_line(text: str) -> str | None:
-    """The headline: the first line of four words or more (scraped text often opens
-    with a section label), else the first non-blank line."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    headline = next((line for line in lines if len(line.split()) >= 4), lines[0] if lines else None)
-    return headline[:200] if headline else None

@@ -137,6 +137,55 @@ def ask(settings: Settings, question: str, k: int, mode: str, as_json: bool, sou
             click.echo(answer_text(result) + ("\n" if len(questions) > 1 else ""))
 
 
+@cli.command(name="eval")
+@click.option("--gold", type=click.Path(dir_okay=False, path_type=Path), help="Gold set. [default: evals/gold.jsonl]")
+@click.option("--mode", default="hybrid", show_default=True, type=click.Choice(["hybrid", "dense", "bm25"]))
+@click.option("--compare", is_flag=True, help="Run dense, bm25 and hybrid in one run and print one table.")
+@click.option("--beir", "beir_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Evaluate a BEIR dataset folder instead (nDCG@10, Recall@100 per mode).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--no-save", is_flag=True, help="Do not write the run to evals/results/.")
+@click.pass_obj
+def eval_(settings: Settings, gold: Path | None, mode: str, compare: bool, beir_dir: Path | None,
+          as_json: bool, no_save: bool) -> None:
+    """Measure retrieval on the gold set (or a BEIR dataset); runs are saved in evals/results/."""
+    from tqdm import tqdm
+
+    from . import report as reports
+
+    modes = ("dense", "bm25", "hybrid") if compare or beir_dir else (mode,)
+    progress = sys.stderr.isatty() and not as_json
+    bar = (lambda items: tqdm(items, desc="Questions", unit="q", leave=False)) if progress else iter
+    if beir_dir is not None:
+        from .beir import evaluate_beir
+
+        result = evaluate_beir(beir_dir, settings, modes, progress=progress, wrap=bar)
+        click.echo(json.dumps(result) if as_json else _format_beir(result))
+        return
+    from .evaluate import load_gold, run_suite
+
+    gold_path = gold or settings.root / "evals" / "gold.jsonl"
+    result = run_suite(load_gold(gold_path), settings, modes, progress=bar)
+    saved = None if no_save else reports.save(result, settings, settings.root / "evals" / "results",
+                                              {"gold": settings.relative(gold_path)})
+    if as_json:
+        click.echo(json.dumps({"saved": saved and settings.relative(saved),
+                               **{m: {k: v for k, v in r.items() if k != "questions"} for m, r in result.items()}}))
+        return
+    click.echo("\n\n".join(reports.table(result, split) for split in ("all", "tune", "heldout")))
+    if saved:
+        click.echo(f"\nsaved {settings.relative(saved)} and {settings.relative(saved.with_suffix('.png'))}")
+
+
+def _format_beir(result: dict[str, Any]) -> str:
+    lines = [f"{result['dataset']}: {result['documents']:,} documents, {result['queries']} queries",
+             f"{'mode':<8}{'nDCG@10':>10}{'R@100':>10}"]
+    for mode in ("dense", "bm25", "hybrid"):
+        if mode in result:
+            lines.append(f"{mode:<8}{result[mode]['ndcg@10']:>10.3f}{result[mode]['recall@100']:>10.3f}")
+    return "\n".join(lines)
+
+
 @cli.command(name="sources")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON Lines, one article a line.")
 @click.pass_obj

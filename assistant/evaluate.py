@@ -1,0 +1,145 @@
+"""The retrieval evaluation suite: a gold question set run through the same path as `assistant ask`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .answer import ask, shared_retriever
+from .config import Settings
+from .errors import AssistantError
+from .retrieve import MODES
+from .types import Answer, Location, Passage
+
+CUTOFFS = (1, 3, 5, 10)
+DEPTH = 10
+GOLD_KEYS = ("id", "question", "answers", "sources", "kind", "split")
+
+
+@dataclass(frozen=True, slots=True)
+class GoldQuestion:
+    """One gold question: ``answers`` are verbatim substrings; none means the articles cannot answer it."""
+
+    id: str
+    question: str
+    answers: tuple[str, ...]
+    sources: tuple[str, ...]
+    kind: str
+    split: str  # "tune" or "heldout"
+
+
+def load_gold(path: Path) -> list[GoldQuestion]:
+    """Read and check a gold set (JSON Lines; format in evals/README.md)."""
+    if not path.is_file():
+        raise AssistantError(f"no gold set at {path}; see evals/README.md")
+    rows = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            rows.append(GoldQuestion(row["id"], row["question"], tuple(row["answers"]), tuple(row["sources"]),
+                                     row["kind"], row["split"]))
+        except (ValueError, KeyError, TypeError):
+            raise AssistantError(f"{path.name} line {n}: not a gold question with {', '.join(GOLD_KEYS)}") from None
+    if len({q.id for q in rows}) != len(rows):
+        raise AssistantError(f"{path.name}: question ids are not unique")
+    return rows
+
+
+class _Files:
+    """Source file texts, read once."""
+
+    def __init__(self, root: Path) -> None:
+        self.root, self._cache = root, {}
+
+    def text(self, path: str) -> str:
+        if path not in self._cache:
+            self._cache[path] = (self.root / path).read_bytes().decode("utf-8")
+        return self._cache[path]
+
+
+def judge(q: GoldQuestion, answer: Answer, files: _Files, pool: list[Passage]) -> dict[str, Any]:
+    """Per-question facts: ranked passage ids, which are relevant, sources found, abstention, citations.
+
+    A returned passage is relevant when it, or a copy of it in ``also_in``, contains a gold answer;
+    every indexed passage that contains one is relevant too (for nDCG's ideal ranking).
+    """
+    relevant_ranks, found_sources = [], set()
+    for r in answer.passages:
+        spans = [(r.hit.source.id, r.hit.passage.text)]
+        spans += [(loc.source.id, _slice(files, loc)) for loc in r.also_in]
+        holders = {sid for sid, text in spans if any(a in text for a in q.answers)}
+        if holders:
+            relevant_ranks.append(r.rank)
+            if r.rank <= 5:
+                found_sources |= holders
+    valid = all(files.text(c.source.path)[c.start : c.end] == c.quote
+                and all(_slice(files, loc) for loc in c.also_in) for c in answer.citations)
+    ranked = [r.hit.passage.id for r in answer.passages]
+    relevant = {ranked[r - 1] for r in relevant_ranks} | {p.id for p in pool if any(a in p.text for a in q.answers)}
+    return {"id": q.id, "split": q.split, "kind": q.kind, "answerable": bool(q.answers),
+            "abstained": answer.abstained, "relevant_ranks": relevant_ranks, "ranked": ranked,
+            "relevant": sorted(relevant) if q.answers else [],
+            "source_recall@5": len(found_sources & set(q.sources)) / len(q.sources) if q.sources else None,
+            "citations_valid": valid, "citations": len(answer.citations)}
+
+
+def _slice(files: _Files, loc: Location) -> str:
+    return files.text(loc.source.path)[loc.start : loc.end]
+
+
+def metrics(judged: list[dict[str, Any]]) -> dict[str, float | None]:
+    """Aggregate metrics over judged questions (ir-measures for the ranking metrics)."""
+    import ir_measures
+    from ir_measures import RR, Success, nDCG
+
+    answerable = [j for j in judged if j["answerable"]]
+    unanswerable = [j for j in judged if not j["answerable"]]
+    qrels, run = [], []
+    for j in answerable:
+        qrels += [ir_measures.Qrel(j["id"], pid, 1) for pid in j["relevant"]] or [ir_measures.Qrel(j["id"], "-", 1)]
+        run += [ir_measures.ScoredDoc(j["id"], pid, float(DEPTH - i)) for i, pid in enumerate(j["ranked"])]
+    wanted = [Success @ k for k in CUTOFFS] + [RR @ DEPTH, nDCG @ DEPTH]
+    agg = ir_measures.calc_aggregate(wanted, qrels, run) if answerable else {}
+    out: dict[str, float | None] = {f"recall@{k}": _num(agg.get(Success @ k)) for k in CUTOFFS}
+    out["mrr@10"], out["ndcg@10"] = _num(agg.get(RR @ DEPTH)), _num(agg.get(nDCG @ DEPTH))
+    out["source_recall@5"] = _mean(j["source_recall@5"] for j in answerable)
+    abstained = [j for j in judged if j["abstained"]]
+    right = [j for j in abstained if not j["answerable"]]
+    out["abstention_precision"] = len(right) / len(abstained) if abstained else None
+    out["abstention_recall"] = len(right) / len(unanswerable) if unanswerable else None
+    out["false_abstention_rate"] = _mean(float(j["abstained"]) for j in answerable)
+    out["citation_validity"] = _mean(float(j["citations_valid"]) for j in judged)
+    out["questions"] = float(len(judged))
+    return out
+
+
+def run_suite(gold: list[GoldQuestion], settings: Settings, modes: Iterable[str] = ("hybrid",),
+              progress: Callable[[Iterable[Any]], Iterable[Any]] = iter) -> dict[str, Any]:
+    """Run the gold set once per mode; metrics for all questions and for each split."""
+    retriever = shared_retriever(settings)
+    files = _Files(settings.root)
+    report: dict[str, Any] = {}
+    for mode in modes:
+        if mode not in MODES:
+            raise AssistantError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
+        judged = [judge(q, ask(q.question, settings, k=DEPTH, mode=mode, retriever=retriever), files,
+                        retriever.passages)
+                  for q in progress(gold)]
+        report[mode] = {"all": metrics(judged),
+                        **{split: metrics([j for j in judged if j["split"] == split]) for split in ("tune", "heldout")},
+                        "questions": judged}
+    return report
+
+
+def _num(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 4)
+
+
+def _mean(values: Iterable[float | None]) -> float | None:
+    vals = [v for v in values if v is not None]
+    return round(sum(vals) / len(vals), 4) if vals else None

@@ -38,6 +38,7 @@ class Retriever:
         self.passages: list[Passage] = self.snapshot.passages
         self.sources = {sid: _info(sid, e) for sid, e in self.snapshot.manifest["sources"].items()}
         self._source_of = np.array([p.source_id for p in self.passages], dtype=object)
+        self._everything = np.ones(len(self.passages), dtype=bool)
 
     def search(self, question: str, k: int = 20, mode: str = "hybrid", filters: Filters | None = None) -> list[Hit]:
         """The ``k`` best passages for ``question``.
@@ -80,6 +81,8 @@ class Retriever:
         return fused
 
     def _allowed(self, filters: Filters) -> np.ndarray:
+        if filters == Filters():
+            return self._everything
         ok = [sid for sid, s in self.sources.items() if _passes(s, filters)]
         unknown = set(filters.sources) - set(self.sources)
         if unknown:

@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from .types import Block
 
 _BULLET = re.compile(r"[ \t]*(?:[•▪◦·●\-*–—]|\d{1,2}[.)])[ \t]+")
-_ENDS_SENTENCE = re.compile(r"[.!?…][\"'’”)\]]*$")
+# A quotation may end with a comma inside the closing mark ("…children need,’ it says").
+_ENDS_SENTENCE = re.compile(r"[.!?…][\"'’”)\]]*$|[,;][\"'’”]+$")
 _LAST_SENTENCE_END = re.compile(r".*[.!?][\"'’”)\]]*(?=\s+\S)", re.S)
 _LEAD_IN = re.compile(r"[:,]$")
 _TRUNCATED = re.compile(r"(?:\.\.\.|…)[\"'’”)\]]*$")

@@ -29,6 +29,7 @@ SEED_CONTENT = [
     "‘It is unacceptable that so many children and families are being let down",
     "Reducing the risk of abuse and neglect", "This will be open until 13th August.",
     "information sharing problems remain across agencies",
+    "The aim of Family Help should be to improve children’s lives",  # a quote ending ",’"
 ]
 
 

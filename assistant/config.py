@@ -26,6 +26,7 @@ class Settings:
         max_file_bytes: Largest article accepted by ``assistant add``.
         lock_timeout: Seconds to wait for another indexer before giving up.
         rrf_k: The constant c of reciprocal rank fusion, 1 / (c + rank).
+        bm25_weight: Weight of the BM25 ranking in the fusion (the dense ranking weighs 1).
         group_threshold: Shingle containment at which two sentences count as the same quote.
         abstain_below: Relevance (best passage cosine + best sentence term coverage) under
             which nothing is quoted.
@@ -39,7 +40,8 @@ class Settings:
     batch_size: int = 32
     max_file_bytes: int = 5_000_000
     lock_timeout: float = 10.0
-    rrf_k: int = 60
+    rrf_k: int = 10
+    bm25_weight: float = 1.0
     group_threshold: float = 0.6
     abstain_below: float = 0.62
 

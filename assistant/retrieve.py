@@ -69,15 +69,16 @@ class Retriever:
                 for i in order if mode != "bm25" or score[i] > 0]
 
     def _fused(self, dense: np.ndarray, bm25: np.ndarray, allowed: np.ndarray) -> np.ndarray:
-        """Reciprocal rank fusion: sum of 1 / (c + rank) over the two rankings."""
+        """Weighted reciprocal rank fusion: dense 1 / (c + rank) plus BM25 w / (c + rank)."""
         c = self.settings.rrf_k
         fused = np.zeros(len(dense), dtype=np.float64)
-        for scores, has_signal in ((dense, np.ones(len(dense), bool)), (bm25, bm25 > 0)):
+        weights = (1.0, self.settings.bm25_weight)
+        for weight, scores, has_signal in zip(weights, (dense, bm25), (np.ones(len(dense), bool), bm25 > 0)):
             masked = np.where(allowed & has_signal, scores, -np.inf)
             order = np.argsort(-masked, kind="stable")
             ranks = np.empty(len(order), dtype=np.int64)
             ranks[order] = np.arange(1, len(order) + 1)
-            fused += np.where(allowed & has_signal, 1.0 / (c + ranks), 0.0)
+            fused += np.where(allowed & has_signal, weight / (c + ranks), 0.0)
         return fused
 
     def _allowed(self, filters: Filters) -> np.ndarray:

@@ -36,7 +36,7 @@ class Settings:
     sources_dir: Path | None = None
     index_dir: Path | None = None
     model: str = DEFAULT_MODEL
-    chunk_chars: int = 600
+    chunk_chars: int = 450
     batch_size: int = 32
     max_file_bytes: int = 5_000_000
     lock_timeout: float = 10.0

@@ -43,7 +43,7 @@ class Settings:
     rrf_k: int = 10
     bm25_weight: float = 1.0
     group_threshold: float = 0.6
-    abstain_below: float = 0.62
+    abstain_below: float = 0.75
 
     def __post_init__(self) -> None:
         root = Path(self.root).resolve()

@@ -31,6 +31,11 @@ class _Sentence:
     coverage: float  # IDF-weighted share of the question's terms it contains
     rank: int  # rank of its passage group
 
+    @property
+    def score(self) -> float:
+        """Coverage, discounted a little for each rank its passage stands below the first."""
+        return self.coverage / (1 + 0.1 * self.rank)
+
 
 def ask(question: str, settings: Settings, *, k: int = 5, mode: str = "hybrid",
         filters: Filters | None = None, retriever: Retriever | None = None) -> Answer:
@@ -111,18 +116,17 @@ def _sentences(question: str, groups: list[list[Hit]], lex: lexical.Lexical) -> 
                 found = terms & set(lexical.tokenize([text[s:e]])[0])
                 coverage = sum(lex.idf(t) for t in found) / total
                 out.append(_Sentence(hit, base + s, base + e, text[s:e], coverage, rank))
-    # Better-ranked passages first among equals; coverage decides within a small margin of rank.
-    return sorted(out, key=lambda x: -(x.coverage / (1 + 0.1 * x.rank)))
+    return sorted(out, key=lambda x: -x.score)
 
 
 def _choose(sentences: list[_Sentence], settings: Settings) -> list[_Sentence]:
     """Up to MAX_QUOTES distinct sentences that cover the question well."""
     if not sentences or sentences[0].coverage <= 0:
         return []
-    floor = 0.5 * sentences[0].coverage / (1 + 0.1 * sentences[0].rank)
+    floor = 0.5 * sentences[0].score
     chosen: list[_Sentence] = []
     for s in sentences:
-        if len(chosen) == MAX_QUOTES or s.coverage / (1 + 0.1 * s.rank) < floor:
+        if len(chosen) == MAX_QUOTES or s.score < floor:
             break
         if not any(same_quote(s.text, c.text, settings.group_threshold) for c in chosen):
             chosen.append(s)

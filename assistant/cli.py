@@ -137,6 +137,44 @@ def ask(settings: Settings, question: str, k: int, mode: str, as_json: bool, sou
             click.echo(answer_text(result) + ("\n" if len(questions) > 1 else ""))
 
 
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 exposes the app).")
+@click.option("--port", default=7860, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 64),
+              help="Questions answered at the same time; more wait in the queue.")
+@click.pass_obj
+def serve(settings: Settings, host: str, port: int, concurrency: int) -> None:
+    """Start the web chat (indexes new articles first; Ctrl-C stops it)."""
+    from .web import serve as run
+
+    run(settings, host=host, port=port, concurrency=concurrency)
+
+
+@cli.command()
+@click.argument("ids", nargs=-1, required=True)
+@click.option("--no-index", is_flag=True, help="Only take the files out; leave the index for `assistant index`.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_obj
+def remove(settings: Settings, ids: tuple[str, ...], no_index: bool, as_json: bool) -> None:
+    """Take articles out of the archive by id (the files are kept in sources/.removed/)."""
+    from . import sources
+
+    archived = {p.stem for p in sources.archive_paths(settings)}
+    for sid in ids:  # all checked before any is moved
+        if sid not in archived:
+            raise SourceError(f"no article {sid!r} in {settings.relative(settings.sources_dir)}/; "
+                              "`assistant sources` lists them")
+    moved = [settings.relative(sources.remove(sid, settings)) for sid in ids]
+    report = None if no_index else _update(settings, rebuild=False, quiet=as_json)
+    if as_json:
+        click.echo(json.dumps({"removed": dict(zip(ids, moved)), "index": report}, ensure_ascii=False))
+        return
+    for sid, path in zip(ids, moved):
+        click.echo(f"removed {sid} (kept as {path})")
+    if report:
+        _echo_update(report)
+
+
 @cli.command(name="eval")
 @click.option("--gold", type=click.Path(dir_okay=False, path_type=Path), help="Gold set. [default: evals/gold.jsonl]")
 @click.option("--mode", default="hybrid", show_default=True, type=click.Choice(["hybrid", "dense", "bm25"]))

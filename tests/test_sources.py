@@ -499,3 +499,25 @@ def test_article_is_written_through_a_synced_temporary_file(settings: Settings, 
     assert [call[0] for call in calls] == ["fsync", "replace"] and calls[1][2] == str(path)
     assert Path(calls[1][1]).parent == settings.sources_dir and calls[1][1].endswith(".tmp")
     assert snapshot(settings.sources_dir).keys() == {path.name}
+
+
+def test_remove_moves_articles_out_and_the_cli_checks_every_id_first(archive: Settings) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from assistant.cli import cli
+    from assistant.sources import remove
+
+    ids = [p.stem for p in archive_paths(archive)]
+    runner = CliRunner()
+    result = runner.invoke(cli, ["--root", str(archive.root), "remove", "--no-index", ids[0], "missing"])
+    assert result.exit_code == 1 and "no article 'missing'" in result.output
+    assert len(archive_paths(archive)) == 5  # nothing moved
+    result = runner.invoke(cli, ["--root", str(archive.root), "remove", "--no-index", "--json", ids[0]])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["removed"] == {ids[0]: f"sources/.removed/{ids[0]}.md"}
+    kept = archive.sources_dir / ".removed" / f"{ids[0]}.md"
+    (archive.sources_dir / f"{ids[0]}.md").write_bytes(kept.read_bytes())
+    assert remove(ids[0], archive).name == f"{ids[0]}-2.md"  # an earlier removal is never overwritten
+    assert [p.stem for p in archive_paths(archive)] == ids[1:]

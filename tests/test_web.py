@@ -1,0 +1,198 @@
+"""Web chat handlers, without a browser: rendering, escaping, follow-ups, uploads, removal, the watch."""
+
+from __future__ import annotations
+
+import json
+import os
+from html import unescape
+from pathlib import Path
+
+import pytest
+
+from assistant import conversation
+from assistant.config import Settings
+from assistant.indexer import update
+from assistant.sources import archive_paths
+from assistant.web import App, example_questions, user_questions
+from conftest import write_source
+
+HOSTILE = ("The Wexmoor council said its foster scheme <script>window.__xss = 1</script> placed 37 children "
+           'in 2020 <img src=x onerror="window.__xss = 2"> across the county.')
+
+
+@pytest.fixture
+def app(archive: Settings) -> App:
+    update(archive)
+    return App(archive)
+
+
+def ask(app: App, question: str, history: list | None = None, **kw: object) -> tuple[list, str, str]:
+    return app.respond(question, history or [], **{"mode": "hybrid", "k": 5, **kw})
+
+
+def snapshot(settings: Settings) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(settings.sources_dir.rglob("*")) if p.is_file()}
+
+
+def test_an_answer_shows_quotes_citations_and_sources_in_context(app: App) -> None:
+    history, panel, box = ask(app, "How many referrals were there in 2019-20?")
+    assert box == ""
+    assert [m["role"] for m in history] == ["user", "assistant"]
+    reply = history[1]["content"]
+    assert "642,980 referrals" in reply and "[1]" in reply and '<blockquote class="quote">' in reply
+    assert '<section class="source" id="cite-1">' in panel
+    assert "<mark>There were 642,980 referrals in 2019-20" in panel
+    assert "Read the whole article" in panel
+
+
+def test_an_abstention_is_shown_with_the_nearest_passages(app: App) -> None:
+    history, panel, _ = ask(app, "Which striker scored a hat-trick at Wembley?")
+    assert "do not answer" in history[1]["content"]
+    assert "Nearest passages" in panel and "<mark>" not in panel
+
+
+def test_article_text_is_escaped_everywhere(app: App) -> None:
+    write_source(app.settings, "wexmoor", 'Wexmoor <img src=x onerror="alert(1)">', HOSTILE)
+    history, panel, _ = ask(app, "How many children did the Wexmoor foster scheme place?")
+    shown = history[1]["content"] + panel
+    assert "Wexmoor" in shown
+    assert "&lt;script&gt;window.__xss = 1&lt;/script&gt;" in panel
+    assert "<script" not in shown and "<img" not in shown and "onerror=\"" not in shown
+    question = '<img src=x onerror="alert(1)">'
+    history, _, _ = ask(app, question, history)
+    assert history[-2]["content"] == "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;"
+    assert user_questions(history)[-1] == question
+
+
+def test_follow_up_rule() -> None:
+    first = "How many children were on child protection plans?"
+    assert conversation.is_follow_up("and how many of those became plans?")
+    assert conversation.is_follow_up("What did she say about it?")
+    assert conversation.is_follow_up("What about in 2009-10?")
+    assert not conversation.is_follow_up(first)
+    assert not conversation.is_follow_up("Who said that the system was like a Jenga tower?")
+    assert not conversation.is_follow_up("Were there more Section 47 enquiries than referrals?")
+    assert not conversation.is_follow_up("and " + " ".join(["word"] * 12))
+    assert conversation.search_text("What about in 2009-10?", [first]) == f"{first} What about in 2009-10?"
+    assert conversation.search_text("And in Wales?", [first, "What about in 2009-10?"]) == \
+        f"{first} What about in 2009-10? And in Wales?"
+    assert conversation.search_text("Who chairs the review?", [first]) == "Who chairs the review?"
+    assert conversation.search_text("and those?", []) == "and those?"
+    long = "x" * 2000 + " plans?"
+    assert len(conversation.search_text("and those?", [long])) <= conversation.MAX_CONTEXT_CHARS + 20
+
+
+def test_a_follow_up_is_searched_with_the_question_before_it(app: App) -> None:
+    history, _, _ = ask(app, "How many referrals were there in 2019-20?")
+    history, _, _ = ask(app, "and how many children were in need?", history)
+    reply = history[-1]["content"]
+    assert "searched for:</em> How many referrals were there in 2019-20? and how many children" in reply
+    assert "389,260 children in need" in reply
+
+
+def test_user_questions_reads_both_content_shapes() -> None:
+    history = [{"role": "user", "content": "a &amp; b"}, {"role": "assistant", "content": "x"},
+               {"role": "user", "content": [{"type": "text", "text": "second"}]}]
+    assert user_questions(history) == ["a & b", "second"]
+
+
+def test_filters_and_bad_dates(app: App) -> None:
+    sid = archive_paths(app.settings)[1].stem
+    history, panel, _ = ask(app, "What did the chair compare the system to?", sources=[sid])
+    assert f"sources/{sid}.md" in panel
+    assert all(f"sources/{p.stem}.md" not in panel for p in archive_paths(app.settings) if p.stem != sid)
+    history, panel, _ = ask(app, "What did the chair say?", since="17 June")
+    assert "the 'from' date '17 June' is not a date; use YYYY-MM-DD" in unescape(history[-1]["content"])
+
+
+def test_an_empty_question_changes_nothing(app: App) -> None:
+    assert ask(app, "   ")[0] == []
+
+
+def test_upload_names_cannot_leave_the_archive(app: App, tmp_path: Path) -> None:
+    upload = tmp_path / "upload.txt"
+    upload.write_text("Upload title\n\nThe Ashbourne pilot trained 12 family help workers in 2021.\n")
+    status = app.add_upload(str(upload), "", "", "")
+    assert "Added sources/upload-title.md" in status
+    from assistant import articles
+
+    for name in ("../../etc/evil.md", "..\\..\\evil.txt", "/tmp/x/../../evil.html"):
+        base = articles.upload_name(name, app.settings)
+        assert "/" not in base and "\\" not in base and ".." not in base
+    for bad in (".hidden.txt", "photo.png", "", "folder/"):
+        before = snapshot(app.settings)
+        with pytest.raises(Exception, match="cannot import"):
+            articles.upload_name(bad, app.settings)
+        assert snapshot(app.settings) == before
+    assert not (app.settings.root / "etc").exists() and not (app.settings.root.parent / "evil.md").exists()
+
+
+def test_bad_uploads_get_a_message_and_change_nothing(app: App, tmp_path: Path) -> None:
+    before = snapshot(app.settings)
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"word " * (app.settings.max_file_bytes // 5 + 1))
+    image = tmp_path / "image.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    binary = tmp_path / "binary.txt"
+    binary.write_bytes(bytes(range(256)) * 10)
+    seed = archive_paths(app.settings)[0]
+    for path, message in [(big, "the limit is"), (image, "only .txt"), (binary, "binary"),
+                          (seed, "duplicates")]:
+        status = app.add_upload(str(path), "", "", "")
+        assert 'class="error"' in status and message in status, status
+    assert 'class="error"' in app.add_upload(None, "", "", "")
+    assert "give the pasted article a title" in app.add_pasted("", "text", "", "")
+    assert "paste the article" in app.add_pasted("Title", "  ", "", "")
+    assert "not a date" in app.add_pasted("Title", "Some text here.", "", "yesterday")
+    assert snapshot(app.settings) == before
+
+
+def test_a_pasted_article_is_cited_by_the_next_question(app: App) -> None:
+    status = app.add_pasted("Wexmoor fostering", HOSTILE, "Wexmoor Gazette", "2022-03-01")
+    assert "Added sources/wexmoor-fostering.md" in status and "passages indexed" in status
+    row = next(r for r in app.rows() if r.id == "wexmoor-fostering")
+    assert (row.publisher, row.published, row.passages) == ("Wexmoor Gazette", "2022-03-01", 1)
+    history, panel, _ = ask(app, "How many children did the Wexmoor foster scheme place?")
+    assert "sources/wexmoor-fostering.md" in panel and "Wexmoor Gazette" in panel
+
+
+def test_remove_takes_an_article_out_and_keeps_its_file(app: App) -> None:
+    sid = archive_paths(app.settings)[0].stem
+    status = app.remove(sid)
+    assert f"Removed {sid}" in status and f"sources/.removed/{sid}.md" in status
+    assert sid not in {p.stem for p in archive_paths(app.settings)}
+    assert (app.settings.sources_dir / ".removed" / f"{sid}.md").is_file()
+    assert sid not in {r.id for r in app.rows()}
+    assert "no article 'nope' in sources/" in unescape(app.remove("nope"))
+    assert "Choose an article" in app.remove(None)
+
+
+def test_articles_dropped_into_sources_are_indexed_before_the_next_answer(app: App) -> None:
+    ask(app, "How many referrals were there?")  # the watch has seen the archive as it was
+    write_source(app.settings, "dropped", "Dropped in", "The Brindle review counted 4,321 kinship carers in 2021.")
+    assert app.refresh() is True
+    assert app.refresh() is False  # nothing new since
+    history, panel, _ = ask(app, "How many kinship carers did the Brindle review count?")
+    assert "4,321 kinship carers" in history[-1]["content"] and "sources/dropped.md" in panel
+
+
+def test_table_and_choices(app: App) -> None:
+    app.add_pasted("Wexmoor fostering", HOSTILE, "Wexmoor Gazette", "")
+    table = app.table()
+    assert len(table) == 6 and all(isinstance(row[3], int) and row[3] > 0 for row in table)
+    ids, publishers = app.choices()
+    assert {i for _, i in ids} == {p.stem for p in archive_paths(app.settings)}
+    assert publishers == ["Wexmoor Gazette"]
+
+
+def test_example_questions_come_from_the_gold_set_for_articles_present(app: App) -> None:
+    ids = [p.stem for p in archive_paths(app.settings)]
+    gold = app.settings.root / "evals" / "gold.jsonl"
+    gold.parent.mkdir()
+    rows = [{"question": f"Q about {sid}?", "answers": ["x"], "sources": [sid]} for sid in ids]
+    rows += [{"question": "Unanswerable?", "answers": [], "sources": []},
+             {"question": "Missing article?", "answers": ["x"], "sources": ["gone"]}]
+    gold.write_text("\n".join(json.dumps(r) for r in rows))
+    assert example_questions(app.settings) == [f"Q about {sid}?" for sid in ids[:4]]
+    os.remove(gold)
+    assert example_questions(app.settings) == []

@@ -3,8 +3,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTHON ?= python3
+CHROMIUM := /usr/bin/chromium
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install chat index test clean
+.PHONY: install browser chat index test clean
 
 install: $(STAMP)
 
@@ -14,13 +16,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
+# Debian's chromium, driven by Playwright in the browser tests (Playwright's own download is not used).
+browser:
+	@test -x $(CHROMIUM) || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
+
+# Indexes what is new, then serves the web chat on http://127.0.0.1:7860 (Ctrl-C stops it).
 chat: install
-	$(BIN)/assistant index
+	$(BIN)/assistant serve
 
 index: install
 	$(BIN)/assistant index
 
-test: install
+test: install browser
 	$(BIN)/pytest
 
 clean:

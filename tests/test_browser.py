@@ -1,0 +1,170 @@
+"""The web chat end to end: `assistant serve` with the real model, driven by Debian's chromium through Playwright."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from assistant.config import Settings
+from assistant.sources import add
+from conftest import SEEDS
+
+pytestmark = pytest.mark.slow
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", "--no-first-run"]
+GOLD = Path(__file__).resolve().parents[1] / "evals" / "gold.jsonl"
+NEW_ARTICLE = """Ashbourne trial of family help hubs
+
+Ashbourne County Council said its trial of family help hubs supported 1,284 families in its first year.
+The council's director of children's services, Priya Okafor, said the hubs had cut repeat referrals by a fifth.
+"""
+HOSTILE = """The Wexmoor council said its fostering drive <script>window.__xss = 1</script> recruited 58 new foster
+carers in 2022 <img src=x onerror="window.__xss = 2"> across the county's three districts."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    root = tmp_path_factory.mktemp("web")
+    settings = Settings(root=root)
+    for path in sorted(SEEDS.glob("*.txt")):
+        add(str(path), settings)
+    (root / "evals").mkdir()
+    shutil.copy(GOLD, root / "evals" / "gold.jsonl")
+    port = free_port()
+    command = [str(Path(sys.executable).with_name("assistant")), "--root", str(root), "serve", "--port", str(port)]
+    with open(root / "serve.log", "w") as log:
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        try:
+            yield _started(proc, f"http://127.0.0.1:{port}/", root), root
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+
+
+def _started(proc: subprocess.Popen, url: str, root: Path) -> str:
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail("assistant serve did not start:\n" + (root / "serve.log").read_text()[-3000:])
+            time.sleep(0.5)
+    return url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), "Debian's chromium is missing: `make test` installs it"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: object, server: tuple[str, Path]) -> Iterator[object]:
+    pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+    dialogs: list[str] = []
+    pg.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    pg.goto(server[0])
+    pg.wait_for_selector("#question textarea")
+    yield pg
+    assert dialogs == [], "a script from an article ran"
+    pg.close()
+
+
+def ask(page: object, question: str) -> None:
+    answers = page.locator("#chat .message-row").count()
+    page.fill("#question textarea", question)
+    page.click("#ask")
+    page.wait_for_function(f"document.querySelectorAll('#chat .message-row').length >= {answers + 2}",
+                           timeout=60_000)
+    page.wait_for_selector("#sources section.source", timeout=60_000)
+
+
+def last_answer(page: object) -> str:
+    return page.locator("#chat .message-row").last.inner_text()
+
+
+def open_articles(page: object) -> None:
+    page.get_by_role("tab", name="Articles").click()
+    page.wait_for_selector("#articles-table")
+
+
+def test_a_question_is_answered_with_quotes_citations_and_sources(page: object) -> None:
+    ask(page, "How many referrals were there in 2019-20?")
+    assert "642,980 referrals" in last_answer(page) and "[1]" in last_answer(page)
+    sources = page.locator("#sources")
+    assert "642,980 referrals" in sources.locator("mark").first.inner_text()
+    first = sources.locator("section.source").first
+    article = first.locator("div.article")
+    assert not article.is_visible()
+    first.locator("summary").click()  # open the whole article
+    assert article.is_visible() and "642,980 referrals" in article.locator("mark").inner_text()
+    assert len(article.inner_text()) > 2000
+
+
+def test_an_example_question_is_answered_on_click(page: object) -> None:
+    examples = page.locator("#chat .example")
+    assert examples.count() >= 1
+    examples.first.click()
+    page.wait_for_selector("#sources section.source", timeout=60_000)
+    assert page.locator("#chat .message-row").count() == 2
+
+
+def test_an_off_topic_question_is_declined(page: object) -> None:
+    ask(page, "Who won the Premier League in 2020?")
+    assert "do not answer" in last_answer(page)
+    assert "Nearest passages" in page.locator("#sources").inner_text()
+
+
+def test_an_uploaded_article_is_cited_without_a_restart(page: object, tmp_path: Path) -> None:
+    upload = tmp_path / "ashbourne.txt"
+    upload.write_text(NEW_ARTICLE, encoding="utf-8")
+    open_articles(page)
+    page.set_input_files("#upload input[type=file]", str(upload))
+    page.wait_for_selector("#upload >> text=ashbourne.txt")
+    page.click("#add-upload")
+    page.wait_for_selector("#articles-status >> text=Added sources/ashbourne-trial-of-family-help-hubs.md",
+                           timeout=60_000)
+    page.wait_for_selector("#articles-table >> text=Ashbourne trial of family help hubs")
+    page.get_by_role("tab", name="Chat").click()
+    ask(page, "How many families did the Ashbourne family help hubs support?")
+    assert "1,284 families" in last_answer(page)
+    assert "Ashbourne trial of family help hubs" in page.locator("#sources").inner_text()
+
+
+def test_script_in_an_article_stays_inert_text(page: object) -> None:
+    open_articles(page)
+    page.fill("#paste-title textarea, #paste-title input", "Wexmoor <img src=x onerror=\"window.__xss = 3\">")
+    page.fill("#paste-text textarea", HOSTILE)
+    page.click("#add-paste")
+    page.wait_for_selector("#articles-status >> text=Added", timeout=60_000)
+    page.get_by_role("tab", name="Chat").click()
+    ask(page, "How many foster carers did the Wexmoor fostering drive recruit?")
+    shown = page.locator("#sources").inner_text()
+    assert "<script>window.__xss = 1</script>" in shown and 'onerror="window.__xss = 2"' in shown
+    assert page.evaluate("window.__xss") is None
+    assert page.locator("img[src='x']").count() == 0
+    assert page.locator("#sources script").count() == 0

@@ -140,7 +140,7 @@ def ask(settings: Settings, question: str, k: int, mode: str, as_json: bool, sou
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 exposes the app).")
 @click.option("--port", default=7860, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--concurrency", default=4, show_default=True, type=click.IntRange(1, 64),
+@click.option("--concurrency", default=2, show_default=True, type=click.IntRange(1, 64),
               help="Questions answered at the same time; more wait in the queue.")
 @click.pass_obj
 def serve(settings: Settings, host: str, port: int, concurrency: int) -> None:

@@ -169,7 +169,7 @@ def _status(text: str, error: bool = False) -> str:
     return f'<p class="{"error" if error else "ok"}">{"⚠ " if error else ""}{escape(text)}</p>'
 
 
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, concurrency: int = 4) -> None:
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, concurrency: int = 2) -> None:
     """Index what is new, load the model and index once, and serve the app until interrupted."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     from ._ui import build

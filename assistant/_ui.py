@@ -84,7 +84,7 @@ def _example(app: App) -> Any:
 
 def _articles_tab(app: App) -> tuple[gr.Dataframe, gr.Dropdown, list[Any]]:
     table = gr.Dataframe(headers=["Title", "Publisher", "Published", "Passages", "Id"], interactive=False,
-                         wrap=True, elem_id="articles-table")
+                         wrap=True, column_widths=["44%", "14%", "11%", "8%", "23%"], elem_id="articles-table")
     status = gr.HTML("", elem_id="articles-status")
     with gr.Row(equal_height=False):
         with gr.Column():

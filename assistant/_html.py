@@ -12,6 +12,8 @@ from .sources import read_source
 from .types import Answer, Citation, Location, RankedPassage, Source, SourceInfo
 
 CONTEXT_CHARS = 700  # shown on each side of a quote when its paragraph is longer
+NEAREST_SHOWN = 3  # under an abstention in the chat; the sources panel lists all k
+SNIPPET_CHARS = 220
 EMPTY_PANEL = '<p class="placeholder">Cited passages appear here, in context.</p>'
 
 
@@ -21,7 +23,10 @@ def answer_message(answer: Answer, searched: str | None = None) -> str:
     if answer.abstained:
         parts.append(f"<p><strong>{escape(answer.text)}</strong></p>")
         if answer.passages:
-            parts.append("<p>The nearest passages are listed under Sources; none of them answers it.</p>")
+            near = "".join(f"<li>{_text(_snippet(r.hit.passage.text))} <em>— {escape(cite_line(r.hit.source))}</em>"
+                           "</li>" for r in answer.passages[:NEAREST_SHOWN])
+            parts.append("<p>Nearest passages (they do not answer it; more under Sources):</p>"
+                         f'<ul class="nearest">{near}</ul>')
     for c in answer.citations:
         parts.append(f'<blockquote class="quote">{_text(c.quote)} <b>[{c.n}]</b></blockquote>')
     if answer.citations:
@@ -99,6 +104,11 @@ def _highlighted(src: Source, start: int, end: int, begin: int, stop: int) -> st
     before = ("…" if begin > src.body_start and text[begin - 1] != "\n" else "") + text[begin:start]
     after = text[end:stop] + ("…" if stop < len(text) and text[stop] != "\n" else "")
     return f"{_text(before)}<mark>{_text(text[start:end])}</mark>{_text(after)}"
+
+
+def _snippet(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= SNIPPET_CHARS else flat[:SNIPPET_CHARS].rsplit(" ", 1)[0] + " …"
 
 
 def _text(s: str) -> str:

@@ -47,8 +47,9 @@ def test_an_answer_shows_quotes_citations_and_sources_in_context(app: App) -> No
 
 def test_an_abstention_is_shown_with_the_nearest_passages(app: App) -> None:
     history, panel, _ = ask(app, "Which striker scored a hat-trick at Wembley?")
-    assert "do not answer" in history[1]["content"]
-    assert "Nearest passages" in panel and "<mark>" not in panel
+    reply = history[1]["content"]
+    assert "do not answer" in reply and reply.count("<li>") == 3 and "[1]" not in reply
+    assert "Nearest passages" in panel and "<mark>" not in panel and panel.count('class="source nearest"') == 5
 
 
 def test_article_text_is_escaped_everywhere(app: App) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass
 
@@ -112,7 +113,7 @@ def _sentences(question: str, groups: list[list[Hit]], lex: lexical.Lexical) -> 
         for hit in members:
             text = hit.passage.text
             base = hit.passage.start
-            for s, e in sentence_spans(text, 0, len(text)):
+            for s, e in _spans(text):
                 found = terms & set(lexical.tokenize([text[s:e]])[0])
                 coverage = sum(lex.idf(t) for t in found) / total
                 out.append(_Sentence(hit, base + s, base + e, text[s:e], coverage, rank))
@@ -136,16 +137,21 @@ def _choose(sentences: list[_Sentence], settings: Settings) -> list[_Sentence]:
 def _citation(n: int, s: _Sentence, retriever: Retriever, settings: Settings) -> Citation:
     """The quote, with every other article that carries the same words."""
     copies: dict[str, Location] = {}
-    for hit in retriever.search(s.text, k=10, mode="bm25"):
+    for hit in retriever.lexical_search(s.text, k=10):
         sid = hit.source.id
         if sid == s.hit.source.id or sid in copies:
             continue
         text, base = hit.passage.text, hit.passage.start
-        for a, b in sentence_spans(text, 0, len(text)):
+        for a, b in _spans(text):
             if same_quote(s.text, text[a:b], settings.group_threshold):
                 copies[sid] = Location(hit.source, base + a, base + b)
                 break
     return Citation(n, s.text, s.start, s.end, s.hit.source, tuple(copies.values()))
+
+
+@functools.lru_cache(maxsize=4096)  # pysbd is slow, and the same passages come back question after question
+def _spans(text: str) -> tuple[tuple[int, int], ...]:
+    return tuple(sentence_spans(text, 0, len(text)))
 
 
 def _locations(primary: Hit, copies: list[Hit]) -> tuple[Location, ...]:

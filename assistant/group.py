@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from difflib import SequenceMatcher
@@ -13,15 +14,21 @@ SHINGLE = 3
 QUOTE_RUN = 8  # words in a row that make two sentences repeat one quotation
 
 
+@functools.lru_cache(maxsize=8192)  # the same passages and sentences are compared again and again
+def _words(text: str) -> tuple[str, ...]:
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    return tuple(re.findall(r"[a-z0-9]+", folded.replace("'", "")))
+
+
 def words(text: str) -> list[str]:
     """Lower-case ASCII words; quote marks, dashes and punctuation ignored ("30-year-old" -> 30 year old)."""
-    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
-    return re.findall(r"[a-z0-9]+", folded.replace("'", ""))
+    return list(_words(text))
 
 
+@functools.lru_cache(maxsize=8192)
 def shingles(text: str, n: int = SHINGLE) -> frozenset[tuple[str, ...]]:
     """Word n-grams of ``text`` (the whole text when it is shorter than n words)."""
-    w = words(text)
+    w = _words(text)
     if len(w) < n:
         return frozenset([tuple(w)]) if w else frozenset()
     return frozenset(tuple(w[i : i + n]) for i in range(len(w) - n + 1))
@@ -74,5 +81,5 @@ def group(items: Sequence[T], text: Callable[[T], str], threshold: float) -> lis
     return groups
 
 
-def _numbers(text: str) -> set[str]:
-    return {w for w in words(text) if w.isdigit()}
+def _numbers(text: str) -> frozenset[str]:
+    return frozenset(w for w in _words(text) if w.isdigit())

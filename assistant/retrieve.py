@@ -68,6 +68,13 @@ class Retriever:
         return [Hit(self.passages[i], self.sources[self.passages[i].source_id], float(score[i]), float(similarity[i]))
                 for i in order if mode != "bm25" or score[i] > 0]
 
+    def lexical_search(self, text: str, k: int = 10) -> list[Hit]:
+        """The ``k`` best BM25 passages for ``text``, without encoding it (``similarity`` is 0)."""
+        score = self.lexical.scores(text)
+        order = np.argsort(-score, kind="stable")[:k]
+        return [Hit(self.passages[i], self.sources[self.passages[i].source_id], float(score[i]), 0.0)
+                for i in order if score[i] > 0]
+
     def _fused(self, dense: np.ndarray, bm25: np.ndarray, allowed: np.ndarray) -> np.ndarray:
         """Weighted reciprocal rank fusion: dense 1 / (c + rank) plus BM25 w / (c + rank)."""
         c = self.settings.rrf_k

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import threading
 from dataclasses import dataclass
 
@@ -17,6 +18,8 @@ from .types import Answer, Citation, Hit, Location, RankedPassage
 MAX_QUESTION_CHARS = 2000
 MAX_QUOTES = 3
 ABSTENTION = "The articles do not answer this question."
+# A capitalised word, not the first of the question or of a sentence in it.
+_NAME = re.compile(r"(?<!^)(?<![.?!]\s)(?<![.?!]\s\s)\b[A-Z][a-z]+(?:['’]s)?\b")
 
 
 class QuestionError(AssistantError):
@@ -62,6 +65,10 @@ def ask(question: str, settings: Settings, *, k: int = 5, mode: str = "hybrid",
     ranked = tuple(RankedPassage(i + 1, g[0], _locations(g[0], g[1:])) for i, g in enumerate(groups[:k]))
     sentences = _sentences(question, groups[:k], retriever.lexical)
     chosen = _choose(sentences, settings)
+    missing = unknown_names(question, retriever.lexical)
+    if missing:
+        names = " or ".join(missing)
+        return Answer(question, True, f"{ABSTENTION} No article mentions {names}.", (), ranked)
     if not chosen or relevance(ranked, sentences) < settings.abstain_below:
         return Answer(question, True, ABSTENTION, (), ranked)
     citations = tuple(_citation(n + 1, s, retriever, settings) for n, s in enumerate(chosen))
@@ -72,6 +79,21 @@ def relevance(ranked: tuple[RankedPassage, ...], sentences: list[_Sentence]) -> 
     """How well the archive answers: best passage cosine plus best sentence term coverage (0..2)."""
     best = max((r.hit.similarity for r in ranked), default=0.0)
     return best + max((s.coverage for s in sentences), default=0.0)
+
+
+def unknown_names(question: str, lex: lexical.Lexical) -> list[str]:
+    """Names in the question (capitalised words that do not open a sentence) that no article contains.
+
+    A question about Ofsted or Labour cannot be answered by articles that never name them, however
+    close the rest of its words come. Acronyms ("DfE", "LGA") are left out: articles often spell
+    the name out instead.
+    """
+    out = []
+    for match in _NAME.finditer(question):
+        tokens = lexical.tokenize([match.group(0)])[0]
+        if tokens and not any(lex.known(t) for t in tokens):
+            out.append(match.group(0))
+    return out
 
 
 def render(citations: tuple[Citation, ...]) -> str:

@@ -41,9 +41,9 @@ class Settings:
     max_file_bytes: int = 5_000_000
     lock_timeout: float = 10.0
     rrf_k: int = 10
-    bm25_weight: float = 1.0
+    bm25_weight: float = 1.5
     group_threshold: float = 0.6
-    abstain_below: float = 0.75
+    abstain_below: float = 0.70
 
     def __post_init__(self) -> None:
         root = Path(self.root).resolve()

@@ -57,6 +57,10 @@ class Lexical:
             return np.zeros(self._bm25.scores["num_docs"], dtype=np.float32)
         return np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)
 
+    def known(self, token: str) -> bool:
+        """Whether any passage contains ``token``."""
+        return token in self._bm25.vocab_dict
+
     def idf(self, token: str) -> float:
         """Inverse document frequency of a token; rare and unseen tokens weigh most."""
         return self._idf.get(token, self._unknown_idf)

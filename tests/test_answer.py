@@ -73,8 +73,20 @@ def test_answerable_questions_are_answered(real: Settings, question: str) -> Non
 @pytest.mark.parametrize("question", OFF_TOPIC)
 def test_off_topic_questions_abstain_with_nearest_passages(real: Settings, question: str) -> None:
     answer = ask(question, real)
-    assert answer.abstained and answer.text == "The articles do not answer this question."
+    assert answer.abstained and answer.text.startswith("The articles do not answer this question.")
     assert not answer.citations and len(answer.passages) == 5
+
+
+def test_a_question_naming_what_no_article_mentions_abstains(indexed: Settings) -> None:
+    from assistant.answer import ABSTENTION
+
+    answer = ask("What did Ofsted and Labour say about the Jenga tower?", indexed)
+    assert answer.abstained and answer.text == f"{ABSTENTION} No article mentions Ofsted or Labour."
+    assert answer.passages  # the nearest passages are still listed
+    for question in ("What did Josh MacAlister say about the Jenga tower?",  # named in the articles
+                     "What did the DfE say about the Jenga tower?",  # acronyms are not checked
+                     "Jenga tower: what did the review say?"):  # an opening word is not a name
+        assert not ask(question, indexed).abstained, question
 
 
 @pytest.mark.slow

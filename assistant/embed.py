@@ -106,11 +106,14 @@ def encode_batches(
     from tqdm import tqdm
 
     out = np.empty((len(texts), encoder.dim), dtype=np.float32)
+    # Longest first, as sentence-transformers orders one big call: batches of similar
+    # lengths pad little, so the bar costs nothing against encoding everything at once.
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
     with tqdm(total=len(texts), desc="Embedding", unit="passage", disable=not progress) as bar:
         for i in range(0, len(texts), batch_size):
-            batch = texts[i : i + batch_size]
-            out[i : i + len(batch)] = encoder.encode(batch)
-            bar.update(len(batch))
+            rows = order[i : i + batch_size]
+            out[rows] = encoder.encode([texts[j] for j in rows])
+            bar.update(len(rows))
     return out
 
 

@@ -218,3 +218,13 @@ def test_generations_are_pruned(settings: Settings) -> None:
     gens = sorted(p.name for p in settings.index_dir.glob("gen-*"))
     assert len(gens) == 2 and store.current_path(settings).name == gens[-1]
     assert json.loads((settings.index_dir / gens[-1] / store.MANIFEST).read_text())["generation"] == 4
+
+
+def test_batched_encoding_keeps_the_order_of_the_texts(encoder: object) -> None:
+    import numpy as np
+
+    from assistant.embed import encode_batches
+
+    texts = [("word " * n) + f"text{n}" for n in (3, 40, 1, 17, 8, 25, 2)]
+    assert np.array_equal(encode_batches(encoder, texts, batch_size=3), encoder.encode(texts))
+    assert encode_batches(encoder, [], batch_size=3).shape == (0, encoder.dim)

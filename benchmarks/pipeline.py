@@ -1,0 +1,138 @@
+"""Index build, incremental update and warm query latency, each against its floor, in one run.
+
+Run:  .venv/bin/python benchmarks/pipeline.py [--articles 5183] [--queries 100]
+
+The archive is BEIR SciFact (../shared/benchmarks/scifact) with each abstract written as one article
+(title + text) into a temporary sources/. Measured, all in one process with the model loaded first:
+
+1. full build (`indexer.update(rebuild=True)`: read, clean, chunk, embed, BM25, FAISS, write) in
+   passages/s, against the floor: `SentenceTransformer.encode` alone on the same passage texts with
+   the same batch size;
+2. adding one article to that archive (`indexer.update`), against the full build;
+3. warm `answer.ask` latency (retrieve + group + compose) for SciFact test queries, against the floor:
+   one query encode plus one exact FAISS search.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCIFACT = ROOT.parent / "shared" / "benchmarks" / "scifact"
+RESULTS = ROOT / "benchmarks" / "results"
+NEW_ARTICLE = """---
+title: Kinship carers in the Brindle pilot
+---
+The Brindle pilot supported 412 kinship carers during 2023. Carers said regular respite mattered most.
+Council officers said the pilot would be extended to two more districts if funding allowed.
+"""
+
+
+def write_archive(folder: Path, limit: int) -> int:
+    from assistant._frontmatter import render
+
+    folder.mkdir(parents=True)
+    n = 0
+    with open(SCIFACT / "corpus.jsonl", encoding="utf-8") as f:
+        for line in f:
+            row = json.loads(line)
+            title = " ".join((row.get("title") or f"Abstract {row['_id']}").split())
+            (folder / f"doc-{row['_id']}.md").write_text(render({"title": title}, row["text"] + "\n"),
+                                                         encoding="utf-8")
+            n += 1
+            if n == limit:
+                break
+    return n
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--articles", type=int, default=5183)
+    parser.add_argument("--queries", type=int, default=100)
+    args = parser.parse_args()
+
+    import faiss
+    import numpy as np
+
+    from assistant import embed, indexer, store
+    from assistant.answer import ask, shared_retriever
+    from assistant.beir import load_beir
+    from assistant.config import Settings
+
+    report: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()}}
+    with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
+        settings = Settings(root=Path(tmp))
+        articles = write_archive(settings.sources_dir, args.articles)
+        encoder = embed.load_encoder(settings)  # loaded before timing: both sides use the same model
+        print(f"{articles:,} articles in {tmp}", file=sys.stderr)
+
+        t0 = time.perf_counter()
+        built = indexer.update(settings, rebuild=True, progress=True)
+        build_s = time.perf_counter() - t0
+        texts = [p.text for p in store.load(settings).passages]
+        t0 = time.perf_counter()
+        encoder._model.encode(texts, batch_size=settings.batch_size, normalize_embeddings=True,
+                              convert_to_numpy=True, show_progress_bar=False)
+        floor_s = time.perf_counter() - t0
+        report["build"] = {"articles": articles, "passages": built.passages, "seconds": build_s,
+                           "passages_per_s": built.passages / build_s, "floor_seconds": floor_s,
+                           "floor_passages_per_s": built.passages / floor_s, "ratio": floor_s / build_s}
+
+        (settings.sources_dir / "brindle-pilot.md").write_text(NEW_ARTICLE, encoding="utf-8")
+        t0 = time.perf_counter()
+        added = indexer.update(settings)
+        add_s = time.perf_counter() - t0
+        report["incremental"] = {"embedded": added.embedded, "seconds": add_s, "full_build_seconds": build_s,
+                                 "share_of_full_build": add_s / build_s}
+
+        _, queries, _ = load_beir(SCIFACT, "test")
+        qs = list(queries.values())[: args.queries]
+        retriever = shared_retriever(settings)
+        flat = faiss.IndexFlatIP(retriever.matrix.shape[1])
+        flat.add(retriever.matrix)
+        for q in qs[:5]:
+            ask(q, settings, retriever=retriever)
+        asked, floor = [], []
+        for q in qs:
+            t0 = time.perf_counter()
+            ask(q, settings, retriever=retriever)
+            asked.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            flat.search(np.asarray(encoder.encode([q])), 20)
+            floor.append(time.perf_counter() - t0)
+        report["query"] = {"passages": len(retriever.passages), "queries": len(qs),
+                           "ask_p50_ms": 1000 * statistics.median(asked), "ask_p95_ms": 1000 * percentile(asked, 0.95),
+                           "floor_p50_ms": 1000 * statistics.median(floor),
+                           "floor_p95_ms": 1000 * percentile(floor, 0.95)}
+        report["query"]["p50_ratio"] = report["query"]["ask_p50_ms"] / report["query"]["floor_p50_ms"]
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / "pipeline.json"
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    b, i, q = report["build"], report["incremental"], report["query"]
+    print(f"{'measure':<34}{'ours':>12}{'floor':>12}{'ratio':>8}  target")
+    print(f"{'build, passages/s':<34}{b['passages_per_s']:>12.1f}{b['floor_passages_per_s']:>12.1f}"
+          f"{b['ratio']:>8.2f}  >= 0.90 of the floor")
+    print(f"{'add 1 article, s (vs full build)':<34}{i['seconds']:>12.2f}{i['full_build_seconds']:>12.1f}"
+          f"{i['share_of_full_build']:>8.3f}  <= 0.02")
+    print(f"{'ask p50 ms (floor: encode+search)':<34}{q['ask_p50_ms']:>12.1f}{q['floor_p50_ms']:>12.1f}"
+          f"{q['p50_ratio']:>8.2f}  <= 1.5")
+    print(f"{'ask p95 ms':<34}{q['ask_p95_ms']:>12.1f}{q['floor_p95_ms']:>12.1f}")
+    print(f"{b['articles']:,} articles, {b['passages']:,} passages; wrote {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -43,6 +43,7 @@ class SentenceTransformerEncoder:
         except (OSError, ValueError) as exc:
             raise AssistantError(f"cannot load embedding model {name!r}: {_first_line(exc)}") from exc
         self.name = name
+        self.location = location
         self.dim = int(self._model.get_embedding_dimension())
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
@@ -97,6 +98,40 @@ def load_encoder(settings: Settings) -> Encoder:
             factory = _FACTORIES.get(settings.model, _load_sentence_transformer)
             _LOADED[settings.model] = factory(settings)
         return _LOADED[settings.model]
+
+
+def load_query_encoder(settings: Settings) -> Encoder:
+    """The encoder for questions: the index's ONNX export of the model when there is one (no torch
+    import, see ``_onnx``), else the model itself. Loaded once per process."""
+    key = f"{settings.model}\0{settings.index_dir}"
+    with _LOCK:
+        if key not in _LOADED and settings.model not in _FACTORIES:
+            from . import _onnx
+
+            exported = _onnx.load(settings.model, settings.index_dir)
+            if exported is not None:
+                _LOADED[key] = exported
+    return _LOADED.get(key) or load_encoder(settings)
+
+
+def export_query_encoder(settings: Settings) -> str | None:
+    """Make the ONNX export of the model for questions if the index has none (loads the model only then).
+
+    Returns:
+        None, or a one-line warning when the export failed (questions then use torch).
+    """
+    from . import _onnx
+
+    if settings.model in _FACTORIES or _onnx.load(settings.model, settings.index_dir) is not None:
+        return None
+    encoder = load_encoder(settings)
+    if not isinstance(encoder, SentenceTransformerEncoder) or not Path(encoder.location).is_dir():
+        return None
+    try:
+        _onnx.export(encoder._model, encoder.name, Path(encoder.location), settings.index_dir)
+    except Exception as exc:  # noqa: BLE001 - any failure only costs speed: torch still encodes questions
+        return f"questions will be encoded with torch: the ONNX export failed ({_first_line(exc)})"
+    return None
 
 
 def encode_batches(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -120,8 +121,11 @@ def update(settings: Settings, *, rebuild: bool = False, progress: bool = False)
         plan = make_plan(archive, snapshot.manifest if snapshot else None, settings)
         if snapshot is not None and not plan.stale:
             counts = snapshot.manifest["counts"]
-            return UpdateReport(plan, counts["sources"], counts["passages"])
-        return _apply(settings, archive, snapshot, plan, progress)
+            warning = embed.export_query_encoder(settings)
+            return UpdateReport(plan, counts["sources"], counts["passages"], warnings=(warning,) if warning else ())
+        report = _apply(settings, archive, snapshot, plan, progress)
+        warning = embed.export_query_encoder(settings)
+        return dataclasses.replace(report, warnings=report.warnings + ((warning,) if warning else ()))
 
 
 def _load_or_none(settings: Settings) -> store.Snapshot | None:

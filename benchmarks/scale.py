@@ -1,0 +1,137 @@
+"""An index of 100,000+ passages: write time, size on disk, peak memory, query latency; exact vs HNSW search.
+
+Run:  .venv/bin/python benchmarks/scale.py [--copies 20]
+
+Embedding 100,000 passages takes over an hour on 2 cores, so the vectors are made, not embedded:
+the 5,183 SciFact abstracts are embedded once (cached in /tmp), then each is repeated ``--copies``
+times with a little noise added to its vector and renormalised, and its text given a distinct final
+word. Every other part is real: the index is written by ``store.write`` (FAISS + BM25 + manifest),
+loaded by ``Retriever`` and queried through ``answer.ask`` with SciFact's test queries. Measured in
+the same run: the floor (one query encode + one exact FAISS search), and an HNSW index's recall@10
+against exact search and its latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SCIFACT = ROOT.parent / "shared" / "benchmarks" / "scifact"
+CACHE = Path(tempfile.gettempdir()) / "assistant-scifact-vectors.npy"
+
+
+def corpus() -> list[tuple[str, str]]:
+    rows = [json.loads(line) for line in open(SCIFACT / "corpus.jsonl", encoding="utf-8") if line.strip()]
+    return [(str(r["_id"]), f"{r.get('title') or ''}\n{r.get('text') or ''}".strip()) for r in rows]
+
+
+def vectors(texts: list[str], settings: object) -> np.ndarray:
+    from assistant import embed
+
+    if CACHE.exists():
+        cached = np.load(CACHE)
+        if len(cached) == len(texts):
+            return cached
+    out = embed.encode_batches(embed.load_encoder(settings), texts, 32, progress=True)
+    np.save(CACHE, out)
+    return out
+
+
+def p(values: list[float], q: float) -> float:
+    return 1000 * sorted(values)[min(len(values) - 1, int(q * len(values)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--copies", type=int, default=20)
+    parser.add_argument("--queries", type=int, default=100)
+    args = parser.parse_args()
+
+    import faiss
+
+    from assistant import lexical, store
+    from assistant.answer import ask
+    from assistant.beir import load_beir
+    from assistant.config import Settings
+    from assistant.retrieve import Retriever
+    from assistant.types import Passage
+
+    docs = corpus()
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
+        settings = Settings(root=Path(tmp))
+        base = vectors([t for _, t in docs], settings)
+        passages, rows = [], []
+        for c in range(args.copies):
+            noisy = base + rng.normal(0, 0.02, base.shape).astype(np.float32)
+            rows.append(noisy / np.linalg.norm(noisy, axis=1, keepdims=True))
+            for did, text in docs:
+                body = f"{text} v{c}"
+                passages.append(Passage(f"d{did}-{c}#0", f"d{did}-{c}", body, 0, len(body)))
+        matrix = np.concatenate(rows).astype(np.float32)
+        sources = {p.source_id: {"path": p.source_id, "sha256": "", "passages": 1, "title": p.source_id}
+                   for p in passages}
+        manifest = {"model": {"name": settings.model, "dim": int(matrix.shape[1])}, "chunker": {"scale": True},
+                    "sources": sources}
+        texts = [p.text for p in passages]
+        t0 = time.perf_counter()
+        path = store.write(settings, manifest, passages, matrix, extra=lambda d: lexical.build(texts, d / lexical.FOLDER))
+        write_s = time.perf_counter() - t0
+        disk = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+        t0 = time.perf_counter()
+        retriever = Retriever(settings)
+        load_s = time.perf_counter() - t0
+        _, queries, _ = load_beir(SCIFACT, "test")
+        qs = list(queries.values())[: args.queries]
+        flat = faiss.IndexFlatIP(matrix.shape[1])
+        flat.add(matrix)
+        hnsw = faiss.IndexHNSWFlat(matrix.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
+        t0 = time.perf_counter()
+        hnsw.add(matrix)
+        hnsw_build_s = time.perf_counter() - t0
+        hnsw.hnsw.efSearch = 64
+        for q in qs[:5]:
+            ask(q, settings, retriever=retriever)
+        asked, floor, exact_s, approx, hits = [], [], [], [], []
+        for q in qs:
+            t0 = time.perf_counter()
+            ask(q, settings, retriever=retriever)
+            asked.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            qv = np.asarray(retriever.encoder.encode([q]))
+            t1 = time.perf_counter()
+            _, exact = flat.search(qv, 10)
+            t2 = time.perf_counter()
+            _, found = hnsw.search(qv, 10)
+            t3 = time.perf_counter()
+            floor.append(t2 - t0)
+            exact_s.append(t2 - t1)
+            approx.append(t3 - t2)
+            hits.append(len(set(exact[0]) & set(found[0])) / 10)
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    report = {"passages": len(passages), "write_s": write_s, "load_s": load_s, "disk_mb": disk / 2**20,
+              "peak_rss_mb": peak_mb, "ask_p50_ms": p(asked, 0.5), "ask_p95_ms": p(asked, 0.95),
+              "floor_p50_ms": p(floor, 0.5), "floor_p95_ms": p(floor, 0.95),
+              "exact_search_p50_ms": p(exact_s, 0.5), "hnsw_search_p50_ms": p(approx, 0.5),
+              "hnsw_build_s": hnsw_build_s, "hnsw_recall@10": statistics.mean(hits)}
+    report["p50_ratio"] = report["ask_p50_ms"] / report["floor_p50_ms"]
+    out = ROOT / "benchmarks" / "results" / "scale.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    for key, value in report.items():
+        print(f"{key:<32}{value:>12,.3f}" if isinstance(value, float) else f"{key:<32}{value:>12,}")
+    print(f"wrote {out.relative_to(ROOT)}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -120,7 +120,7 @@ def main() -> None:
         report["query"]["p50_ratio"] = report["query"]["ask_p50_ms"] / report["query"]["floor_p50_ms"]
 
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / "pipeline.json"
+    out = RESULTS / f"pipeline-{articles}.json"
     out.write_text(json.dumps(report, indent=2) + "\n")
     b, i, q = report["build"], report["incremental"], report["query"]
     print(f"{'measure':<34}{'ours':>12}{'floor':>12}{'ratio':>8}  target")

@@ -64,14 +64,14 @@ class Retriever:
         else:
             score = self._fused(similarity, self.lexical.scores(question), allowed)
         score = np.where(allowed, score, -np.inf)
-        order = np.argsort(-score, kind="stable")[: min(k, int(allowed.sum()))]
+        order = _top(score, min(k, int(allowed.sum())))
         return [Hit(self.passages[i], self.sources[self.passages[i].source_id], float(score[i]), float(similarity[i]))
                 for i in order if mode != "bm25" or score[i] > 0]
 
     def lexical_search(self, text: str, k: int = 10) -> list[Hit]:
         """The ``k`` best BM25 passages for ``text``, without encoding it (``similarity`` is 0)."""
         score = self.lexical.scores(text)
-        order = np.argsort(-score, kind="stable")[:k]
+        order = _top(score, k)
         return [Hit(self.passages[i], self.sources[self.passages[i].source_id], float(score[i]), 0.0)
                 for i in order if score[i] > 0]
 
@@ -96,6 +96,18 @@ class Retriever:
         if unknown:
             raise AssistantError(f"no such source: {', '.join(sorted(unknown))}; see `assistant sources`")
         return np.isin(self._source_of, ok) if len(self._source_of) else np.zeros(0, dtype=bool)
+
+
+def _top(score: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` highest scores, best first, ties in index order; O(n) rather than a full sort."""
+    if k >= len(score):
+        return np.argsort(-score, kind="stable")
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    kth = score[np.argpartition(-score, k - 1)[k - 1]]
+    above = np.flatnonzero(score > kth)
+    chosen = np.concatenate([above, np.flatnonzero(score == kth)[: k - len(above)]])
+    return chosen[np.lexsort((chosen, -score[chosen]))]
 
 
 def _passes(source: SourceInfo, f: Filters) -> bool:

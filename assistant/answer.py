@@ -13,7 +13,7 @@ from .config import Settings
 from .errors import AssistantError
 from .group import group, same_quote
 from .retrieve import Filters, Retriever
-from .types import Answer, Citation, Hit, Location, RankedPassage
+from .types import Answer, Citation, Hit, Location, Passage, RankedPassage
 
 MAX_QUESTION_CHARS = 2000
 MAX_QUOTES = 3
@@ -135,8 +135,8 @@ def _sentences(question: str, groups: list[list[Hit]], lex: lexical.Lexical) -> 
         for hit in members:
             text = hit.passage.text
             base = hit.passage.start
-            for s, e in _spans(text):
-                found = terms & set(lexical.tokenize([text[s:e]])[0])
+            for s, e in _passage_spans(hit.passage):
+                found = terms & _terms(text[s:e])
                 coverage = sum(lex.idf(t) for t in found) / total
                 out.append(_Sentence(hit, base + s, base + e, text[s:e], coverage, rank))
     return sorted(out, key=lambda x: -x.score)
@@ -164,16 +164,28 @@ def _citation(n: int, s: _Sentence, retriever: Retriever, settings: Settings) ->
         if sid == s.hit.source.id or sid in copies:
             continue
         text, base = hit.passage.text, hit.passage.start
-        for a, b in _spans(text):
+        for a, b in _passage_spans(hit.passage):
             if same_quote(s.text, text[a:b], settings.group_threshold):
                 copies[sid] = Location(hit.source, base + a, base + b)
                 break
     return Citation(n, s.text, s.start, s.end, s.hit.source, tuple(copies.values()))
 
 
-@functools.lru_cache(maxsize=4096)  # pysbd is slow, and the same passages come back question after question
+def _passage_spans(p: Passage) -> tuple[tuple[int, int], ...]:
+    """Sentences of a passage, relative to its start: as recorded at index time, else split now."""
+    if p.sentences:
+        return tuple((a - p.start, b - p.start) for a, b in p.sentences)
+    return _spans(p.text)
+
+
+@functools.lru_cache(maxsize=4096)  # pysbd is slow; indexes built before sentences were recorded need it
 def _spans(text: str) -> tuple[tuple[int, int], ...]:
     return tuple(sentence_spans(text, 0, len(text)))
+
+
+@functools.lru_cache(maxsize=16384)
+def _terms(sentence: str) -> frozenset[str]:
+    return frozenset(lexical.tokenize([sentence])[0])
 
 
 def _locations(primary: Hit, copies: list[Hit]) -> tuple[Location, ...]:

@@ -27,6 +27,7 @@ class _Unit:
     region: int
     lead_in: bool  # ends in ':' or ',' and so belongs with what follows
     item: bool
+    sentences: list[tuple[int, int]]
 
 
 @functools.lru_cache(maxsize=1)
@@ -66,14 +67,15 @@ def chunk(text: str, blocks: list[Block], source_id: str, max_chars: int = 600) 
         Passages in document order; each never crosses a ``region`` boundary and
         ``text[p.start:p.end] == p.text``.
     """
-    spans: list[tuple[int, int]] = []
+    spans: list[tuple[int, int, int, list[tuple[int, int]]]] = []
     for unit in _units(text, blocks):
         last = spans[-1] if spans else None
         if last and last[2] == unit.region and unit.end - last[0] <= max_chars:
-            spans[-1] = (last[0], unit.end, unit.region)
+            spans[-1] = (last[0], unit.end, unit.region, last[3] + unit.sentences)
         else:
-            spans.append((unit.start, unit.end, unit.region))
-    return [Passage(f"{source_id}#{n}", source_id, text[s:e], s, e) for n, (s, e, _) in enumerate(spans)]
+            spans.append((unit.start, unit.end, unit.region, list(unit.sentences)))
+    return [Passage(f"{source_id}#{n}", source_id, text[s:e], s, e, tuple(sentences))
+            for n, (s, e, _, sentences) in enumerate(spans)]
 
 
 def _units(text: str, blocks: list[Block]) -> list[_Unit]:
@@ -82,10 +84,12 @@ def _units(text: str, blocks: list[Block]) -> list[_Unit]:
     for block in blocks:
         for start, end in sentence_spans(text, block.start, block.end):
             sentence = text[start:end]
-            unit = _Unit(start, end, block.region, bool(_LEAD_IN.search(sentence)), block.kind == "item")
+            unit = _Unit(start, end, block.region, bool(_LEAD_IN.search(sentence)), block.kind == "item",
+                         [(start, end)])
             prev = units[-1] if units else None
             if prev and prev.region == unit.region and _belongs_to_previous(prev, unit, sentence):
                 prev.end, prev.lead_in, prev.item = unit.end, unit.lead_in, unit.item
+                prev.sentences.append((start, end))
             else:
                 units.append(unit)
     return units

@@ -20,7 +20,7 @@ from .sources import archive_paths, read_source
 from .types import Passage, Source
 
 # Bumped whenever cleaning or chunking changes what passages a file yields.
-CHUNKER_VERSION = 1
+CHUNKER_VERSION = 2  # 2: passages record their sentences
 
 
 @dataclass(frozen=True, slots=True)

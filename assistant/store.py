@@ -172,10 +172,15 @@ def _read_manifest(path: Path) -> dict[str, Any]:
     return manifest
 
 
+def _passage(row: dict[str, Any]) -> Passage:
+    row["sentences"] = tuple(tuple(span) for span in row.get("sentences", ()))
+    return Passage(**row)
+
+
 def _read_passages(path: Path) -> list[Passage]:
     try:
         with open(path, encoding="utf-8") as lines:
-            return [Passage(**json.loads(line)) for line in lines]
+            return [_passage(json.loads(line)) for line in lines]
     except (OSError, ValueError, TypeError):
         raise IndexCorruptError(f"index file {PASSAGES} is unreadable; {_REBUILD}") from None
 

@@ -48,6 +48,8 @@ class Passage:
     text: str
     start: int
     end: int
+    # Its sentences as (start, end) in file offsets, found at index time; empty when unknown.
+    sentences: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -100,6 +100,10 @@ def test_passages_cover_kept_text_exactly(max_chars: int, seed: int) -> None:
     covered = set()
     for p in ps:
         assert text[p.start : p.end] == p.text
+        # The recorded sentences run in order inside the passage, first to last, each stripped.
+        assert p.sentences and p.sentences[0][0] == p.start and p.sentences[-1][1] == p.end
+        assert all(a < b <= c for (a, b), (c, _) in zip(p.sentences, p.sentences[1:]))
+        assert all(text[a:b] == text[a:b].strip() for a, b in p.sentences)
         inside = [b for b in blocks if p.start <= b.start and b.end <= p.end or b.start <= p.start < b.end]
         assert len({b.region for b in inside}) == 1
         covered.update(range(p.start, p.end))

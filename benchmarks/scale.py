@@ -5,10 +5,10 @@ Run:  .venv/bin/python benchmarks/scale.py [--copies 20]
 Embedding 100,000 passages takes over an hour on 2 cores, so the vectors are made, not embedded:
 the 5,183 SciFact abstracts are embedded once (cached in /tmp), then each is repeated ``--copies``
 times with a little noise added to its vector and renormalised, and its text given a distinct final
-word. Every other part is real: the index is written by ``store.write`` (FAISS + BM25 + manifest),
-loaded by ``Retriever`` and queried through ``answer.ask`` with SciFact's test queries. Measured in
-the same run: the floor (one query encode + one exact FAISS search), and an HNSW index's recall@10
-against exact search and its latency.
+word (its sentences are split once, as the indexer records them). Every other part is real: the
+index is written by ``store.write`` (FAISS + BM25 + manifest), loaded by ``Retriever`` and queried
+through ``answer.ask`` with SciFact's test queries. Measured in the same run: the floor (one query
+encode + one exact FAISS search), and an HNSW index's recall@10 against exact search and its latency.
 """
 
 from __future__ import annotations
@@ -70,13 +70,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
         settings = Settings(root=Path(tmp))
         base = vectors([t for _, t in docs], settings)
+        from assistant.chunk import sentence_spans
+
+        # Sentences as the indexer records them; a copy's final word extends its last sentence.
+        spans = [sentence_spans(text, 0, len(text)) or [(0, len(text))] for _, text in docs]
         passages, rows = [], []
         for c in range(args.copies):
             noisy = base + rng.normal(0, 0.02, base.shape).astype(np.float32)
             rows.append(noisy / np.linalg.norm(noisy, axis=1, keepdims=True))
-            for did, text in docs:
+            for (did, text), sent in zip(docs, spans):
                 body = f"{text} v{c}"
-                passages.append(Passage(f"d{did}-{c}#0", f"d{did}-{c}", body, 0, len(body)))
+                sentences = (*sent[:-1], (sent[-1][0], len(body)))
+                passages.append(Passage(f"d{did}-{c}#0", f"d{did}-{c}", body, 0, len(body), sentences))
         matrix = np.concatenate(rows).astype(np.float32)
         sources = {p.source_id: {"path": p.source_id, "sha256": "", "passages": 1, "title": p.source_id}
                    for p in passages}

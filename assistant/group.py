@@ -81,5 +81,6 @@ def group(items: Sequence[T], text: Callable[[T], str], threshold: float) -> lis
     return groups
 
 
+@functools.lru_cache(maxsize=8192)
 def _numbers(text: str) -> frozenset[str]:
     return frozenset(w for w in _words(text) if w.isdigit())

@@ -71,7 +71,9 @@ def ask(question: str, settings: Settings, *, k: int = 5, mode: str = "hybrid",
         return Answer(question, True, f"{ABSTENTION} No article mentions {names}.", (), ranked)
     if not chosen or relevance(ranked, sentences) < settings.abstain_below:
         return Answer(question, True, ABSTENTION, (), ranked)
-    citations = tuple(_citation(n + 1, s, retriever, settings) for n, s in enumerate(chosen))
+    # One BM25 search for all quotes finds the other articles that carry any of them.
+    pool = retriever.lexical_search(" ".join(s.text for s in chosen), k=10 * len(chosen))
+    citations = tuple(_citation(n + 1, s, pool, settings) for n, s in enumerate(chosen))
     return Answer(question, False, render(citations), citations, ranked)
 
 
@@ -156,10 +158,10 @@ def _choose(sentences: list[_Sentence], settings: Settings) -> list[_Sentence]:
     return chosen
 
 
-def _citation(n: int, s: _Sentence, retriever: Retriever, settings: Settings) -> Citation:
-    """The quote, with every other article that carries the same words."""
+def _citation(n: int, s: _Sentence, pool: list[Hit], settings: Settings) -> Citation:
+    """The quote, with every other article in ``pool`` that carries the same words."""
     copies: dict[str, Location] = {}
-    for hit in retriever.lexical_search(s.text, k=10):
+    for hit in pool:
         sid = hit.source.id
         if sid == s.hit.source.id or sid in copies:
             continue

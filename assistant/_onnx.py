@@ -73,14 +73,23 @@ def export(model: Any, name: str, model_dir: Path, index_dir: Path) -> float:
         Path(tmp).unlink(missing_ok=True)
 
 
-def load(name: str, index_dir: Path) -> OnnxEncoder | None:
-    """The exported encoder for ``name``, or None when there is none (or onnxruntime is missing)."""
+def exported(name: str, index_dir: Path) -> dict[str, Any] | None:
+    """The export's metadata when the index has an export of ``name`` (cheap: nothing is loaded)."""
     onnx_path, meta_path = paths(index_dir, name)
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        if meta.get("model") != name or not onnx_path.is_file():
-            return None
-        return OnnxEncoder(name, onnx_path, Path(meta["model_dir"]), int(meta["max_tokens"]))
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) and meta.get("model") == name and onnx_path.is_file() else None
+
+
+def load(name: str, index_dir: Path) -> OnnxEncoder | None:
+    """The exported encoder for ``name``, or None when there is none (or onnxruntime is missing)."""
+    meta = exported(name, index_dir)
+    if meta is None:
+        return None
+    try:
+        return OnnxEncoder(name, paths(index_dir, name)[0], Path(meta["model_dir"]), int(meta["max_tokens"]))
     except (OSError, ValueError, KeyError, ImportError):
         return None
 

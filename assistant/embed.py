@@ -122,7 +122,7 @@ def export_query_encoder(settings: Settings) -> str | None:
     """
     from . import _onnx
 
-    if settings.model in _FACTORIES or _onnx.load(settings.model, settings.index_dir) is not None:
+    if settings.model in _FACTORIES or _onnx.exported(settings.model, settings.index_dir) is not None:
         return None
     encoder = load_encoder(settings)
     if not isinstance(encoder, SentenceTransformerEncoder) or not Path(encoder.location).is_dir():

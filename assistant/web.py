@@ -16,9 +16,8 @@ from . import _html, articles, conversation
 from .answer import ask, shared_retriever
 from .config import Settings
 from .errors import AssistantError, IndexBusyError
-from .retrieve import MODES, Filters
+from .retrieve import Filters
 
-MAX_UPLOAD_BYTES_TEXT = "5 MB"
 EXAMPLES = 4
 REFRESH_SECONDS = 5.0
 CSS = """
@@ -183,4 +182,4 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, concurr
                 footer_links=[], css=CSS)
 
 
-__all__ = ["App", "MODES", "serve", "user_questions", "example_questions"]
+__all__ = ["App", "serve", "user_questions", "example_questions"]

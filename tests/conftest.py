@@ -58,11 +58,16 @@ def settings(tmp_path: Path, encoder: HashEncoder) -> Settings:
     return Settings(root=tmp_path, model=FAKE_MODEL, lock_timeout=0.5)
 
 
-@pytest.fixture
-def seed_paths() -> list[Path]:
+def seed_files() -> list[Path]:
+    """The five seed articles; fails loudly rather than letting a test run on an empty archive."""
     paths = sorted(SEEDS.glob("*.txt"))
     assert len(paths) == 5, f"expected the five seed articles in {SEEDS}"
     return paths
+
+
+@pytest.fixture
+def seed_paths() -> list[Path]:
+    return seed_files()
 
 
 @pytest.fixture

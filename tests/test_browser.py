@@ -16,7 +16,7 @@ import pytest
 
 from assistant.config import Settings
 from assistant.sources import add
-from conftest import SEEDS
+from conftest import seed_files
 
 pytestmark = pytest.mark.slow
 CHROMIUM = "/usr/bin/chromium"
@@ -42,7 +42,7 @@ def free_port() -> int:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     root = tmp_path_factory.mktemp("web")
     settings = Settings(root=root)
-    for path in sorted(SEEDS.glob("*.txt")):
+    for path in seed_files():
         add(str(path), settings)
     (root / "evals").mkdir()
     shutil.copy(GOLD, root / "evals" / "gold.jsonl")

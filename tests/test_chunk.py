@@ -10,7 +10,7 @@ from hypothesis import given, settings as hsettings, strategies as st
 from assistant.chunk import chunk, sentence_spans
 from assistant.clean import clean
 from assistant.types import Passage
-from conftest import SEEDS
+from conftest import seed_files
 
 HEADER = "---\ntitle: T\n---\n"
 
@@ -92,7 +92,7 @@ def test_abbreviations_and_decimals_do_not_split() -> None:
 @hsettings(max_examples=40, deadline=None)
 @given(max_chars=st.integers(min_value=50, max_value=2000), seed=st.integers(min_value=0, max_value=4))
 def test_passages_cover_kept_text_exactly(max_chars: int, seed: int) -> None:
-    text = seed_text(sorted(SEEDS.glob("*.txt"))[seed])
+    text = seed_text(seed_files()[seed])
     blocks = clean(text, len(HEADER))
     ps = chunk(text, blocks, "s", max_chars)
     for a, b in zip(ps, ps[1:]):

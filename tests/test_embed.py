@@ -15,7 +15,7 @@ from assistant import _onnx, embed
 from assistant.config import Settings
 from assistant.indexer import update
 from assistant.sources import add
-from conftest import SEEDS
+from conftest import seed_files
 
 GOLD = Path(__file__).resolve().parents[1] / "evals" / "gold.jsonl"
 
@@ -23,7 +23,7 @@ GOLD = Path(__file__).resolve().parents[1] / "evals" / "gold.jsonl"
 @pytest.fixture(scope="module")
 def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     settings = Settings(root=tmp_path_factory.mktemp("onnx"))
-    for path in sorted(SEEDS.glob("*.txt")):
+    for path in seed_files():
         add(str(path), settings)
     update(settings)
     yield settings

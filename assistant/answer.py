@@ -92,7 +92,7 @@ def unknown_names(question: str, lex: lexical.Lexical) -> list[str]:
     """
     out = []
     for match in _NAME.finditer(question):
-        tokens = lexical.tokenize([match.group(0)])[0]
+        tokens = lexical.terms(match.group(0))
         if tokens and not any(lex.known(t) for t in tokens):
             out.append(match.group(0))
     return out
@@ -130,17 +130,15 @@ def _checked(question: str) -> str:
 
 def _sentences(question: str, groups: list[list[Hit]], lex: lexical.Lexical) -> list[_Sentence]:
     """Every sentence of the retrieved passages, scored against the question, best first."""
-    terms = set(lexical.tokenize([question])[0])
+    terms = set(lexical.terms(question))
     total = sum(lex.idf(t) for t in terms) or 1.0
+    spans = [(rank, hit, s, e) for rank, members in enumerate(groups) for hit in members
+             for s, e in _passage_spans(hit.passage)]
+    found = lexical.terms_of([hit.passage.text[s:e] for _, hit, s, e in spans])
     out: list[_Sentence] = []
-    for rank, members in enumerate(groups):
-        for hit in members:
-            text = hit.passage.text
-            base = hit.passage.start
-            for s, e in _passage_spans(hit.passage):
-                found = terms & _terms(text[s:e])
-                coverage = sum(lex.idf(t) for t in found) / total
-                out.append(_Sentence(hit, base + s, base + e, text[s:e], coverage, rank))
+    for (rank, hit, s, e), words in zip(spans, found):
+        coverage = sum(lex.idf(t) for t in terms.intersection(words)) / total
+        out.append(_Sentence(hit, hit.passage.start + s, hit.passage.start + e, hit.passage.text[s:e], coverage, rank))
     return sorted(out, key=lambda x: -x.score)
 
 
@@ -183,11 +181,6 @@ def _passage_spans(p: Passage) -> tuple[tuple[int, int], ...]:
 @functools.lru_cache(maxsize=4096)  # pysbd is slow; indexes built before sentences were recorded need it
 def _spans(text: str) -> tuple[tuple[int, int], ...]:
     return tuple(sentence_spans(text, 0, len(text)))
-
-
-@functools.lru_cache(maxsize=16384)
-def _terms(sentence: str) -> frozenset[str]:
-    return frozenset(lexical.tokenize([sentence])[0])
 
 
 def _locations(primary: Hit, copies: list[Hit]) -> tuple[Location, ...]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from difflib import SequenceMatcher
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
@@ -56,12 +55,14 @@ def same_quote(a: str, b: str, threshold: float) -> bool:
     """
     if similarity(a, b) >= threshold:
         return True
-    wa, wb = words(a), words(b)
+    wa, wb = _words(a), _words(b)
+    if min(len(wa), len(wb)) < QUOTE_RUN:
+        return False
     small, large = (a, b) if len(wa) <= len(wb) else (b, a)
     if not _numbers(small) <= _numbers(large):
         return False
-    match = SequenceMatcher(None, wa, wb, autojunk=False).find_longest_match(0, len(wa), 0, len(wb))
-    return match.size >= QUOTE_RUN
+    # QUOTE_RUN words in a row in both texts is exactly one word QUOTE_RUN-gram they share.
+    return not shingles(a, QUOTE_RUN).isdisjoint(shingles(b, QUOTE_RUN))
 
 
 def group(items: Sequence[T], text: Callable[[T], str], threshold: float) -> list[list[T]]:

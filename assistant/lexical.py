@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,32 @@ def tokenize(texts: list[str]) -> list[list[str]]:
     import bm25s
 
     return bm25s.tokenize(texts, stopwords="en_plus", stemmer=_stemmer(), return_ids=False, show_progress=False)
+
+
+_TERMS: dict[str, tuple[str, ...]] = {}
+_TERMS_KEPT = 20_000
+
+
+def terms_of(texts: Sequence[str]) -> list[tuple[str, ...]]:
+    """``tokenize`` of each text, remembered: texts seen before cost nothing, new ones one bm25s call.
+
+    Questions and the sentences of retrieved passages come back again and again, and each
+    ``bm25s.tokenize`` call has a fixed cost of about 0.4 ms.
+    """
+    found = {t: _TERMS.get(t) for t in texts}
+    missing = [t for t, v in found.items() if v is None]
+    if missing:
+        new = dict(zip(missing, map(tuple, tokenize(missing))))
+        found.update(new)
+        if len(_TERMS) > _TERMS_KEPT:
+            _TERMS.clear()
+        _TERMS.update(new)
+    return [found[t] for t in texts]
+
+
+def terms(text: str) -> tuple[str, ...]:
+    """``tokenize`` of one text, remembered (see ``terms_of``)."""
+    return terms_of([text])[0]
 
 
 def build(texts: list[str], folder: Path) -> None:
@@ -52,7 +79,7 @@ class Lexical:
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every passage for ``query``."""
-        tokens = [t for t in tokenize([query])[0] if t in self._bm25.vocab_dict]
+        tokens = [t for t in terms(query) if t in self._bm25.vocab_dict]
         if not tokens:
             return np.zeros(self._bm25.scores["num_docs"], dtype=np.float32)
         return np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)

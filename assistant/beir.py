@@ -54,11 +54,11 @@ def _jsonl(path: Path) -> Iterable[dict[str, Any]]:
 def build_temporary_index(corpus: dict[str, str], settings: Settings, folder: Path, progress: bool) -> Settings:
     """Index every document as one passage under ``folder``; returns settings pointing there."""
     tmp = replace(settings, root=folder, sources_dir=folder / "sources", index_dir=folder / "index")
-    encoder = embed.load_encoder(tmp)
+    encoder = embed.load_passage_encoder(tmp)
     ids = list(corpus)
     passages = [Passage(f"{d}#0", d, corpus[d], 0, len(corpus[d])) for d in ids]
     vectors = embed.encode_batches(encoder, [p.text for p in passages], settings.batch_size, progress)
-    manifest = {"model": {"name": encoder.name, "dim": encoder.dim}, "chunker": {"beir": True},
+    manifest = {"model": {"name": encoder.name, "dim": encoder.dim, "backend": embed.backend_of(tmp)}, "chunker": {"beir": True},
                 "sources": {d: {"path": d, "sha256": "", "passages": 1, "title": d} for d in ids}}
     texts = [p.text for p in passages]
     store.write(tmp, manifest, passages, np.asarray(vectors),

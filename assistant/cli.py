@@ -38,10 +38,12 @@ class _Group(click.Group):
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path),
               help="Project folder holding sources/ and index/. [default: current folder]")
 @click.option("--model", help="Embedding model: a sentence-transformers name or folder. [default: all-MiniLM-L6-v2]")
+@click.option("--backend", type=click.Choice(["onnx-int8", "torch"]),
+              help="What embeds passages and questions (a change re-embeds at the next index). [default: onnx-int8]")
 @click.pass_context
-def cli(ctx: click.Context, root: Path | None, model: str | None) -> None:
+def cli(ctx: click.Context, root: Path | None, model: str | None, backend: str | None) -> None:
     """Answer questions about news articles with verbatim, cited quotes."""
-    ctx.obj = from_env(root=root, model=model)
+    ctx.obj = from_env(root=root, model=model, backend=backend)
 
 
 @cli.command()
@@ -282,7 +284,8 @@ def _format_status(info: dict[str, Any]) -> str:
     lines = [
         f"archive:  {info['archive_sources']} articles",
         f"index:    {info['indexed_sources']} articles, {info['passages']} passages"
-        + (f", model {model['name']} ({model['dim']} dims), built {info['built']}" if model else " (not built)"),
+        + (f", model {model['name']} ({model['dim']} dims, {model.get('backend', 'torch')}), built {info['built']}"
+           if model else " (not built)"),
     ]
     stale = info["stale"]
     for kind in ("new", "changed", "deleted"):

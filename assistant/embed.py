@@ -100,29 +100,66 @@ def load_encoder(settings: Settings) -> Encoder:
         return _LOADED[settings.model]
 
 
-def load_query_encoder(settings: Settings) -> Encoder:
-    """The encoder for questions: the index's ONNX export of the model when there is one (no torch
-    import, see ``_onnx``), else the model itself. Loaded once per process."""
-    key = f"{settings.model}\0{settings.index_dir}"
+BACKENDS = ("onnx-int8", "torch")
+
+
+def backend_of(settings: Settings) -> str:
+    """What embeds passages under ``settings``, as recorded in the index manifest."""
+    if settings.backend not in BACKENDS:
+        raise AssistantError(f"unknown embedding backend {settings.backend!r}; choose {' or '.join(BACKENDS)}")
+    return "registered" if settings.model in _FACTORIES else settings.backend
+
+
+def load_passage_encoder(settings: Settings) -> Encoder:
+    """The encoder for passages: the int8 ONNX copy of the model (exported first if the index has
+    none) when ``settings.backend`` is ``onnx-int8``, else the model itself on torch."""
+    from . import _onnx
+
+    if backend_of(settings) != "onnx-int8":
+        return load_encoder(settings)
+    key = f"{settings.model}\0{settings.index_dir}\0int8"
+    if key not in _LOADED:
+        problem = ensure_export(settings)
+        encoder = _onnx.load(settings.model, settings.index_dir, int8=True)
+        if encoder is None:
+            meta = _onnx.exported(settings.model, settings.index_dir) or {}
+            problem = problem or (f"its int8 copy was not kept (cosine {meta['int8_min_cosine']:.3f} to torch)"
+                                  if "int8_min_cosine" in meta else "the model has no local folder to export")
+            raise AssistantError(f"cannot embed with onnx-int8: {problem}; set ASSISTANT_BACKEND=torch")
+        with _LOCK:
+            _LOADED.setdefault(key, encoder)
+    return _LOADED[key]
+
+
+def load_query_encoder(settings: Settings, backend: str = "torch") -> Encoder:
+    """The encoder for questions to an index whose passages ``backend`` embedded: the index's ONNX
+    export (its int8 copy for ``onnx-int8``) when there is one, so no torch import, else the model
+    itself. Loaded once per process."""
+    key = f"{settings.model}\0{settings.index_dir}\0{backend}"
     with _LOCK:
         if key not in _LOADED and settings.model not in _FACTORIES:
             from . import _onnx
 
-            exported = _onnx.load(settings.model, settings.index_dir)
+            exported = _onnx.load(settings.model, settings.index_dir, int8=True) if backend == "onnx-int8" else None
+            exported = exported or _onnx.load(settings.model, settings.index_dir)
             if exported is not None:
                 _LOADED[key] = exported
     return _LOADED.get(key) or load_encoder(settings)
 
 
-def export_query_encoder(settings: Settings) -> str | None:
-    """Make the ONNX export of the model for questions if the index has none (loads the model only then).
+def ensure_export(settings: Settings) -> str | None:
+    """Make the ONNX export of the model (fp32 and int8) if the index has none, or only one made
+    before int8 copies were; loads the model on torch only then.
 
     Returns:
         None, or a one-line warning when the export failed (questions then use torch).
     """
     from . import _onnx
 
-    if settings.model in _FACTORIES or _onnx.exported(settings.model, settings.index_dir) is not None:
+    if settings.model in _FACTORIES:
+        return None
+    meta = _onnx.exported(settings.model, settings.index_dir)
+    if meta is not None and "int8" in meta:
         return None
     encoder = load_encoder(settings)
     if not isinstance(encoder, SentenceTransformerEncoder) or not Path(encoder.location).is_dir():

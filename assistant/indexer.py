@@ -64,7 +64,8 @@ def scan(settings: Settings) -> dict[str, tuple[Path, str]]:
 def make_plan(archive: dict[str, tuple[Path, str]], manifest: dict[str, Any] | None, settings: Settings) -> Plan:
     """Compare the archive with an index manifest (None: no usable index, all new)."""
     indexed = (manifest or {}).get("sources", {})
-    same_chunker = manifest is not None and manifest.get("chunker") == _chunker(settings)
+    same_chunker = (manifest is not None and manifest.get("chunker") == _chunker(settings)
+                    and manifest.get("model", {}).get("backend", "torch") == embed.backend_of(settings))
     new, changed, unchanged = [], [], []
     for sid, (_, sha) in sorted(archive.items()):
         if sid not in indexed:
@@ -121,10 +122,10 @@ def update(settings: Settings, *, rebuild: bool = False, progress: bool = False)
         plan = make_plan(archive, snapshot.manifest if snapshot else None, settings)
         if snapshot is not None and not plan.stale:
             counts = snapshot.manifest["counts"]
-            warning = embed.export_query_encoder(settings)
+            warning = embed.ensure_export(settings)
             return UpdateReport(plan, counts["sources"], counts["passages"], warnings=(warning,) if warning else ())
         report = _apply(settings, archive, snapshot, plan, progress)
-        warning = embed.export_query_encoder(settings)
+        warning = embed.ensure_export(settings)
         return dataclasses.replace(report, warnings=report.warnings + ((warning,) if warning else ()))
 
 
@@ -137,10 +138,11 @@ def _load_or_none(settings: Settings) -> store.Snapshot | None:
 
 def _apply(settings: Settings, archive: dict[str, tuple[Path, str]], snapshot: store.Snapshot | None,
            plan: Plan, progress: bool) -> UpdateReport:
-    encoder = embed.load_encoder(settings)
+    encoder, backend = embed.load_passage_encoder(settings), embed.backend_of(settings)
     if snapshot is not None:
         store.check_model(snapshot.manifest, encoder.name, encoder.dim)
-    old = _OldIndex(snapshot)
+    # Vectors made by another backend are not reused: every passage is embedded again.
+    old = _OldIndex(snapshot, snapshot is not None and snapshot.manifest["model"].get("backend", "torch") == backend)
     entries = {sid: old.entries[sid] for sid in plan.unchanged}
     kept = {sid: old.of_source(sid) for sid in plan.unchanged}
     warnings: list[str] = []
@@ -166,7 +168,7 @@ def _apply(settings: Settings, archive: dict[str, tuple[Path, str]], snapshot: s
             vectors[i] = vec
     if todo:
         vectors[todo] = embed.encode_batches(encoder, [passages[i].text for i in todo], settings.batch_size, progress)
-    manifest = {"model": {"name": encoder.name, "dim": encoder.dim}, "chunker": _chunker(settings),
+    manifest = {"model": {"name": encoder.name, "dim": encoder.dim, "backend": backend}, "chunker": _chunker(settings),
                 "built": datetime.now(timezone.utc).isoformat(timespec="seconds"), "sources": entries}
     texts = [p.text for p in passages]
     path = store.write(settings, manifest, passages, vectors, extra=lambda d: lexical.build(texts, d / lexical.FOLDER))
@@ -177,11 +179,11 @@ def _apply(settings: Settings, archive: dict[str, tuple[Path, str]], snapshot: s
 class _OldIndex:
     """The previous generation, looked up by source and by passage text."""
 
-    def __init__(self, snapshot: store.Snapshot | None) -> None:
+    def __init__(self, snapshot: store.Snapshot | None, same_vectors: bool = True) -> None:
         self.entries: dict[str, dict[str, Any]] = snapshot.manifest["sources"] if snapshot else {}
         self._passages = snapshot.passages if snapshot else []
         self._matrix = snapshot.dense_matrix() if snapshot else np.empty((0, 0), dtype=np.float32)
-        self._by_text = {p.text: i for i, p in enumerate(self._passages)}
+        self._by_text = {p.text: i for i, p in enumerate(self._passages)} if same_vectors else {}
         self._rows: dict[str, list[int]] = {}
         for i, p in enumerate(self._passages):
             self._rows.setdefault(p.source_id, []).append(i)

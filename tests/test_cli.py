@@ -28,7 +28,7 @@ def test_add_then_index_and_status_json(settings: Settings, seed_paths: list[Pat
     code, out, _ = run(settings, "index", "--status", "--json")
     info = json.loads(out)
     assert code == 0 and info["up_to_date"] and info["indexed_sources"] == 5
-    assert info["model"] == {"name": FAKE_MODEL, "dim": 64}
+    assert info["model"] == {"name": FAKE_MODEL, "dim": 64, "backend": "registered"}
     code, out, _ = run(settings, "index")
     assert code == 0 and out.startswith("index is up to date: 5 articles")
 
@@ -79,7 +79,7 @@ def test_real_model_builds_a_searchable_index(tmp_path: Path, seed_paths: list[P
     code, out, err = run(settings, "add", *map(str, seed_paths))
     assert code == 0, err
     snap = store.load(settings)
-    assert snap.manifest["model"] == {"name": "all-MiniLM-L6-v2", "dim": 384}
+    assert snap.manifest["model"] == {"name": "all-MiniLM-L6-v2", "dim": 384, "backend": "onnx-int8"}
     matrix = snap.dense_matrix()
     assert np.allclose(np.linalg.norm(matrix, axis=1), 1.0, atol=1e-4)
     query = load_encoder(settings).encode(["How many referrals were there in 2019-20?"])

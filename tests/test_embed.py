@@ -1,4 +1,4 @@
-"""The query encoder: an ONNX export of the real model that matches torch, and the fallback without it."""
+"""The ONNX export of the real model (fp32 and int8) that matches torch, the backends, and the fallback without it."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from assistant import _onnx, embed
 from assistant.config import Settings
 from assistant.indexer import update
 from assistant.sources import add
+from assistant.store import load
 from conftest import seed_files
 
 GOLD = Path(__file__).resolve().parents[1] / "evals" / "gold.jsonl"
@@ -31,8 +32,6 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
 
 @pytest.mark.slow
 def test_the_export_matches_torch_on_questions_and_passages(real: Settings) -> None:
-    from assistant.store import load
-
     onnx = _onnx.load(real.model, real.index_dir)
     assert onnx is not None and onnx.dim == 384
     questions = [json.loads(line)["question"] for line in GOLD.read_text().splitlines() if line.strip()]
@@ -66,4 +65,63 @@ def test_without_the_export_questions_use_torch(real: Settings, tmp_path: Path) 
 def test_no_export_for_a_registered_encoder(archive: Settings) -> None:
     update(archive)
     assert not (archive.index_dir / _onnx.FOLDER).exists()
-    assert embed.export_query_encoder(archive) is None
+    assert embed.ensure_export(archive) is None
+    assert load(archive).manifest["model"]["backend"] == "registered"
+
+
+@pytest.mark.slow
+def test_passages_and_questions_use_the_int8_copy_by_default(real: Settings) -> None:
+    snapshot = load(real)
+    assert snapshot.manifest["model"]["backend"] == "onnx-int8"
+    int8 = _onnx.load(real.model, real.index_dir, int8=True)
+    assert int8 is not None and _onnx.int8_path(real.index_dir, real.model).is_file()
+    texts = [p.text for p in snapshot.passages]
+    stored = snapshot.dense_matrix()
+    assert np.allclose(stored, embed.encode_batches(int8, texts, real.batch_size), atol=1e-5)
+    assert isinstance(embed.load_query_encoder(real, "onnx-int8"), _onnx.OnnxEncoder)
+    questions = [json.loads(line)["question"] for line in GOLD.read_text().splitlines() if line.strip()]
+    both = questions + texts
+    cosines = np.sum(embed.encode_batches(int8, both, 16) * embed.encode_batches(embed.load_encoder(real), both, 16), axis=1)
+    assert cosines.min() >= _onnx.MIN_INT8_COSINE, cosines.min()
+    assert cosines.mean() < 0.9999  # really quantised: not the fp32 graph under another name
+
+
+@pytest.mark.slow
+def test_changing_the_backend_embeds_every_passage_again(real: Settings, tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copytree(real.root, tmp_path / "copy")
+    copy = Settings(root=tmp_path / "copy")
+    assert update(copy).embedded == 0
+    as_torch = update(copy.replace(backend="torch"))
+    assert as_torch.embedded == as_torch.passages == len(load(real).passages)
+    assert load(copy).manifest["model"]["backend"] == "torch"
+    assert update(copy.replace(backend="torch")).embedded == 0
+    assert update(copy).embedded == as_torch.passages
+
+
+@pytest.mark.slow
+def test_an_export_without_int8_copy_is_made_again(real: Settings, tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copytree(real.index_dir / _onnx.FOLDER, tmp_path / "index" / _onnx.FOLDER)
+    older = real.replace(index_dir=tmp_path / "index")
+    onnx_path, meta_path = _onnx.paths(older.index_dir, older.model)
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({k: v for k, v in meta.items() if not k.startswith("int8")}))
+    _onnx.int8_path(older.index_dir, older.model).unlink()
+    assert _onnx.load(older.model, older.index_dir, int8=True) is None
+    assert embed.ensure_export(older) is None
+    assert _onnx.load(older.model, older.index_dir, int8=True) is not None
+
+
+def test_an_unknown_backend_is_one_clear_line(archive: Settings) -> None:
+    from click.testing import CliRunner
+
+    from assistant.cli import cli
+
+    result = CliRunner().invoke(cli, ["--root", str(archive.root), "--model", archive.model, "index"],
+                                env={"ASSISTANT_BACKEND": "gpu"})
+    assert result.exit_code != 0
+    assert result.output.strip().splitlines()[-1] == (
+        "Error: unknown embedding backend 'gpu'; choose onnx-int8 or torch")

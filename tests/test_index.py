@@ -29,7 +29,7 @@ def test_build_from_seeds_records_manifest_and_exact_offsets(archive: Settings) 
     report = update(archive)
     snap = store.load(archive)
     assert report.sources == 5 and report.passages == len(snap.passages) > 20
-    assert snap.manifest["model"] == {"name": "test-hash", "dim": 64}
+    assert snap.manifest["model"] == {"name": "test-hash", "dim": 64, "backend": "registered"}
     assert snap.manifest["chunker"]["max_chars"] == archive.chunk_chars
     assert snap.manifest["format"] == store.FORMAT_VERSION
     assert len(snap.manifest["sources"]) == 5
@@ -126,7 +126,7 @@ def test_index_built_by_another_model_is_refused(archive: Settings) -> None:
         update(archive.replace(model="other-model"))
     assert other.encoded == 0
     report = update(archive.replace(model="other-model"), rebuild=True)
-    assert store.load(archive).manifest["model"] == {"name": "other-model", "dim": 32} and report.embedded > 0
+    assert store.load(archive).manifest["model"] == {"name": "other-model", "dim": 32, "backend": "registered"} and report.embedded > 0
 
 
 def test_unreadable_article_keeps_its_indexed_version(settings: Settings) -> None:

@@ -135,6 +135,9 @@ class OnnxEncoder:
         self._tokenizer.enable_padding()
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
+        # Idle threads would spin for a while after each run and starve numpy's own threads, which
+        # score the passages next: 5.4 ms for one encode and one 4,000-passage product, 2.3 without.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = onnxruntime.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
         self.dim = int(self._session.get_outputs()[0].shape[1] or self.encode(["probe"]).shape[1])
 

@@ -11,7 +11,7 @@ from . import lexical
 from .chunk import sentence_spans
 from .config import Settings
 from .errors import AssistantError
-from .group import group, same_quote
+from .group import SHINGLE, group, same_quote, shingles, words
 from .retrieve import Filters, Retriever
 from .types import Answer, Citation, Hit, Location, Passage, RankedPassage
 
@@ -71,8 +71,9 @@ def ask(question: str, settings: Settings, *, k: int = 5, mode: str = "hybrid",
         return Answer(question, True, f"{ABSTENTION} No article mentions {names}.", (), ranked)
     if not chosen or relevance(ranked, sentences) < settings.abstain_below:
         return Answer(question, True, ABSTENTION, (), ranked)
-    # One BM25 search for all quotes finds the other articles that carry any of them.
-    pool = retriever.lexical_search(" ".join(s.text for s in chosen), k=10 * len(chosen))
+    # One BM25 search for all quotes (their tokens are known already) finds the other articles
+    # that carry any of them.
+    pool = retriever.lexical_search([t for s in chosen for t in lexical.terms(s.text)], k=10 * len(chosen))
     citations = tuple(_citation(n + 1, s, pool, settings) for n, s in enumerate(chosen))
     return Answer(question, False, render(citations), citations, ranked)
 
@@ -159,11 +160,14 @@ def _choose(sentences: list[_Sentence], settings: Settings) -> list[_Sentence]:
 def _citation(n: int, s: _Sentence, pool: list[Hit], settings: Settings) -> Citation:
     """The quote, with every other article in ``pool`` that carries the same words."""
     copies: dict[str, Location] = {}
+    quote, short = shingles(s.text), len(words(s.text)) < SHINGLE
     for hit in pool:
         sid = hit.source.id
         if sid == s.hit.source.id or sid in copies:
             continue
         text, base = hit.passage.text, hit.passage.start
+        if not short and quote.isdisjoint(shingles(text)):
+            continue  # no sentence of this passage shares even SHINGLE words in a row with the quote
         for a, b in _passage_spans(hit.passage):
             if same_quote(s.text, text[a:b], settings.group_threshold):
                 copies[sid] = Location(hit.source, base + a, base + b)

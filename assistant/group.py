@@ -30,7 +30,7 @@ def shingles(text: str, n: int = SHINGLE) -> frozenset[tuple[str, ...]]:
     w = _words(text)
     if len(w) < n:
         return frozenset([tuple(w)]) if w else frozenset()
-    return frozenset(tuple(w[i : i + n]) for i in range(len(w) - n + 1))
+    return frozenset(zip(*(w[i:] for i in range(n))))
 
 
 def similarity(a: str, b: str) -> float:

@@ -77,9 +77,9 @@ class Lexical:
                      for t, i in self._bm25.vocab_dict.items() if i < len(df)}
         self._unknown_idf = float(np.log(1 + (n_docs + 0.5) / 0.5))
 
-    def scores(self, query: str) -> np.ndarray:
-        """BM25 score of every passage for ``query``."""
-        tokens = [t for t in terms(query) if t in self._bm25.vocab_dict]
+    def scores(self, query: str | Sequence[str]) -> np.ndarray:
+        """BM25 score of every passage for ``query``: a text, or its tokens (see ``terms``)."""
+        tokens = [t for t in (terms(query) if isinstance(query, str) else query) if t in self._bm25.vocab_dict]
         if not tokens:
             return np.zeros(self._bm25.scores["num_docs"], dtype=np.float32)
         return np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,30 +64,26 @@ class Retriever:
             score = self.lexical.scores(question).astype(np.float64)
         else:
             score = self._fused(similarity, self.lexical.scores(question), allowed)
-        score = np.where(allowed, score, -np.inf)
+        if allowed is not self._everything:
+            score = np.where(allowed, score, -np.inf)
         order = _top(score, min(k, int(allowed.sum())))
         return [Hit(self.passages[i], self.sources[self.passages[i].source_id], float(score[i]), float(similarity[i]))
                 for i in order if mode != "bm25" or score[i] > 0]
 
-    def lexical_search(self, text: str, k: int = 10) -> list[Hit]:
-        """The ``k`` best BM25 passages for ``text``, without encoding it (``similarity`` is 0)."""
+    def lexical_search(self, text: str | Sequence[str], k: int = 10) -> list[Hit]:
+        """The ``k`` best BM25 passages for ``text`` (or its tokens), without encoding it (``similarity`` is 0)."""
         score = self.lexical.scores(text)
         order = _top(score, k)
         return [Hit(self.passages[i], self.sources[self.passages[i].source_id], float(score[i]), 0.0)
                 for i in order if score[i] > 0]
 
     def _fused(self, dense: np.ndarray, bm25: np.ndarray, allowed: np.ndarray) -> np.ndarray:
-        """Weighted reciprocal rank fusion: dense 1 / (c + rank) plus BM25 w / (c + rank)."""
-        c = self.settings.rrf_k
-        fused = np.zeros(len(dense), dtype=np.float64)
-        weights = (1.0, self.settings.bm25_weight)
-        for weight, scores, has_signal in zip(weights, (dense, bm25), (np.ones(len(dense), bool), bm25 > 0)):
-            masked = np.where(allowed & has_signal, scores, -np.inf)
-            order = np.argsort(-masked, kind="stable")
-            ranks = np.empty(len(order), dtype=np.int64)
-            ranks[order] = np.arange(1, len(order) + 1)
-            fused += np.where(allowed & has_signal, weight / (c + ranks), 0.0)
-        return fused
+        """Weighted reciprocal rank fusion: dense 1 / (c + rank) plus BM25 w / (c + rank).
+
+        Ranks count allowed passages only, and BM25 ranks only passages that share a term with the
+        question; ties keep index order.
+        """
+        return rrf(dense, bm25, allowed, self.settings.rrf_k, self.settings.bm25_weight)
 
     def _allowed(self, filters: Filters) -> np.ndarray:
         if filters == Filters():
@@ -96,6 +93,16 @@ class Retriever:
         if unknown:
             raise AssistantError(f"no such source: {', '.join(sorted(unknown))}; see `assistant sources`")
         return np.isin(self._source_of, ok) if len(self._source_of) else np.zeros(0, dtype=bool)
+
+
+def rrf(dense: np.ndarray, bm25: np.ndarray, allowed: np.ndarray, c: int, bm25_weight: float) -> np.ndarray:
+    """Fused scores (see ``Retriever._fused``); sorts only the passages each ranking ranks."""
+    fused = np.zeros(len(dense), dtype=np.float64)
+    for weight, scores, mask in ((1.0, dense, allowed), (bm25_weight, bm25, allowed & (bm25 > 0))):
+        ranked = np.flatnonzero(mask)
+        order = ranked[np.argsort(-scores[ranked], kind="stable")]
+        fused[order] += weight / (c + np.arange(1, len(order) + 1, dtype=np.float64))
+    return fused
 
 
 def _top(score: np.ndarray, k: int) -> np.ndarray:

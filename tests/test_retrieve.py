@@ -29,3 +29,26 @@ def test_quote_run_check_equals_the_longest_common_word_run(a: list[str], b: lis
     small, large = (x, y) if len(a) <= len(b) else (y, x)
     expected = similarity(x, y) >= 0.6 or (run >= QUOTE_RUN and _numbers(small) <= _numbers(large))
     assert same_quote(x, y, 0.6) == expected
+
+
+def _rrf_by_full_sort(dense: np.ndarray, bm25: np.ndarray, allowed: np.ndarray, c: int, w: float) -> np.ndarray:
+    fused = np.zeros(len(dense), dtype=np.float64)
+    for weight, scores, has_signal in ((1.0, dense, np.ones(len(dense), bool)), (w, bm25, bm25 > 0)):
+        masked = np.where(allowed & has_signal, scores, -np.inf)
+        order = np.argsort(-masked, kind="stable")
+        ranks = np.empty(len(order), dtype=np.int64)
+        ranks[order] = np.arange(1, len(order) + 1)
+        fused += np.where(allowed & has_signal, weight / (c + ranks), 0.0)
+    return fused
+
+
+@given(st.lists(st.tuples(st.sampled_from([-0.5, 0.0, 0.25, 0.5, 0.9]), st.sampled_from([0.0, 0.0, 1.5, 2.0, 7.25]),
+                          st.booleans()), max_size=200),
+       st.integers(1, 60), st.sampled_from([1.0, 1.5, 2.0]))
+def test_fusion_ranks_as_a_full_sort_of_every_passage_would(rows: list[tuple[float, float, bool]], c: int, w: float) -> None:
+    from assistant.retrieve import rrf
+
+    dense = np.array([r[0] for r in rows], dtype=np.float32)
+    bm25 = np.array([r[1] for r in rows], dtype=np.float32)
+    allowed = np.array([r[2] for r in rows], dtype=bool)
+    assert np.array_equal(rrf(dense, bm25, allowed, c, w), _rrf_by_full_sort(dense, bm25, allowed, c, w))

@@ -6,6 +6,8 @@ Uses the project's own sources/ and index/ (run `make index` first). Measured in
 - `python -c "import torch"`: the cost the ONNX query path avoids;
 - `assistant ask "…" --json` with the index's ONNX query encoder (the default);
 - the same with the export hidden (a copy of the index without `model/`), so questions go through torch;
+- `assistant index` taking in one new article, as a fresh process, with each embedding backend
+  (`onnx-int8`, the default, needs no torch once the model is exported; `torch` loads it);
 - `assistant serve` from start until the page loads and until the first question is answered.
 """
 
@@ -37,6 +39,26 @@ def timed(command: list[str], env: dict[str, str] | None = None) -> float:
 def median_of(runs: int, command: list[str], env: dict[str, str] | None = None) -> float:
     timed(command, env)  # warm the page cache: every run after it starts equally cold in Python
     return statistics.median(timed(command, env) for _ in range(runs))
+
+
+NEW_ARTICLE = "---\ntitle: Kinship carers in the Brindle pilot\n---\nThe Brindle pilot supported 412 kinship carers.\n"
+
+
+def index_one(runs: int, backend: str) -> float:
+    """Median seconds of `assistant index` adding one article to a copy of the project."""
+    with tempfile.TemporaryDirectory(prefix="cold-index-") as tmp:
+        base = Path(tmp) / "base"
+        shutil.copytree(ROOT / "sources", base / "sources")
+        shutil.copytree(ROOT / "index", base / "index", ignore=shutil.ignore_patterns(".lock"))
+        index = [str(BIN / "assistant"), "--root", "{root}", "--backend", backend, "index"]
+        subprocess.run([a.format(root=base) for a in index], check=True, capture_output=True)  # the backend's vectors
+        seconds = []
+        for n in range(runs + 1):
+            root = Path(tmp) / f"run-{n}"
+            shutil.copytree(base, root)
+            (root / "sources" / "brindle-pilot.md").write_text(NEW_ARTICLE, encoding="utf-8")
+            seconds.append(timed([a.format(root=root) for a in index]))
+        return statistics.median(seconds[1:])  # the first run warms the page cache
 
 
 def serve_times() -> tuple[float, float]:
@@ -80,16 +102,20 @@ def main() -> None:
         shutil.copytree(ROOT / "index", copy, ignore=shutil.ignore_patterns("model", ".lock"))
         env = {**__import__("os").environ, "ASSISTANT_INDEX_DIR": str(copy)}
         report["ask_torch_s"] = median_of(args.runs, ask, env)
+    report["index_one_int8_s"] = index_one(args.runs, "onnx-int8")
+    report["index_one_torch_s"] = index_one(args.runs, "torch")
     report["serve_page_s"], report["serve_first_answer_s"] = serve_times()
     out = ROOT / "benchmarks" / "results" / "cold_start.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"{'fresh process':<44}{'seconds':>8}")
+    print(f"{'fresh process':<46}{'seconds':>8}")
     for label, key in (("python -c 'import torch'", "import_torch_s"), ("assistant ask --json (ONNX query encoder)", "ask_onnx_s"),
                        ("assistant ask --json (torch query encoder)", "ask_torch_s"),
+                       ("assistant index, one new article (onnx-int8)", "index_one_int8_s"),
+                       ("assistant index, one new article (torch)", "index_one_torch_s"),
                        ("assistant serve: page loads", "serve_page_s"),
                        ("assistant serve: first answer", "serve_first_answer_s")):
-        print(f"{label:<44}{report[key]:>8.2f}")
+        print(f"{label:<46}{report[key]:>8.2f}")
     print(f"medians of {args.runs} runs (serve: one run); wrote {out.relative_to(ROOT)}")
 
 

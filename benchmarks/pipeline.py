@@ -6,8 +6,10 @@ The archive is BEIR SciFact (../shared/benchmarks/scifact) with each abstract wr
 (title + text) into a temporary sources/. Measured, all in one process with the model loaded first:
 
 1. full build (`indexer.update(rebuild=True)`: read, clean, chunk, embed, BM25, FAISS, write) in
-   passages/s, against the floor: `SentenceTransformer.encode` alone on the same passage texts with
-   the same batch size;
+   passages/s, against the floor: `SentenceTransformer.encode` alone (torch, fp32) on the same
+   passage texts with the same batch size; and, like for like, against the index's own passage
+   encoder (the default `onnx-int8` backend) alone on those texts. The first build also exports
+   the model to ONNX once; a second full rebuild, export in place, is timed too;
 2. adding one article to that archive (`indexer.update`), against the full build;
 3. warm `answer.ask` latency (retrieve + group + compose) for SciFact test queries, against the floor:
    one query encode (with the encoder `ask` uses: the ONNX export) plus one exact FAISS search.
@@ -125,9 +127,20 @@ def main() -> None:
         encoder._model.encode(texts, batch_size=settings.batch_size, normalize_embeddings=True,
                               convert_to_numpy=True, show_progress_bar=False)
         floor_s = time.perf_counter() - t0
-        report["build"] = {"articles": articles, "passages": built.passages, "seconds": build_s,
-                           "passages_per_s": built.passages / build_s, "floor_seconds": floor_s,
-                           "floor_passages_per_s": built.passages / floor_s, "ratio": floor_s / build_s}
+        own = embed.load_passage_encoder(settings)
+        t0 = time.perf_counter()
+        embed.encode_batches(own, texts, settings.batch_size)
+        own_floor_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        indexer.update(settings, rebuild=True)
+        rebuild_s = time.perf_counter() - t0
+        n = built.passages
+        report["build"] = {"articles": articles, "passages": n, "backend": settings.backend, "seconds": build_s,
+                           "passages_per_s": n / build_s, "floor_seconds": floor_s, "floor_passages_per_s": n / floor_s,
+                           "ratio": floor_s / build_s, "own_floor_seconds": own_floor_s,
+                           "own_floor_passages_per_s": n / own_floor_s, "rebuild_seconds": rebuild_s,
+                           "rebuild_passages_per_s": n / rebuild_s, "rebuild_ratio": floor_s / rebuild_s,
+                           "rebuild_ratio_own": own_floor_s / rebuild_s}
 
         (settings.sources_dir / "brindle-pilot.md").write_text(NEW_ARTICLE, encoding="utf-8")
         t0 = time.perf_counter()
@@ -146,7 +159,11 @@ def main() -> None:
     b, i, q = report["build"], report["incremental"], report["query"]
     print(f"{'measure':<34}{'ours':>12}{'floor':>12}{'ratio':>8}  target")
     print(f"{'build, passages/s':<34}{b['passages_per_s']:>12.1f}{b['floor_passages_per_s']:>12.1f}"
-          f"{b['ratio']:>8.2f}  >= 0.90 of the floor")
+          f"{b['ratio']:>8.2f}  >= 0.90 of the floor (torch encode)")
+    print(f"{'rebuild (export made), passages/s':<34}{b['rebuild_passages_per_s']:>12.1f}"
+          f"{b['floor_passages_per_s']:>12.1f}{b['rebuild_ratio']:>8.2f}")
+    print(f"{'rebuild vs ' + b['backend'] + ' encode alone':<34}{b['rebuild_passages_per_s']:>12.1f}"
+          f"{b['own_floor_passages_per_s']:>12.1f}{b['rebuild_ratio_own']:>8.2f}")
     print(f"{'add 1 article, s (vs full build)':<34}{i['seconds']:>12.2f}{i['full_build_seconds']:>12.1f}"
           f"{i['share_of_full_build']:>8.3f}  <= 0.02")
     print(f"{'ask p50 ms (floor: encode+search)':<34}{q['ask_p50_ms']:>12.1f}{q['floor_p50_ms']:>12.1f}"

@@ -3,7 +3,7 @@
 Run:  .venv/bin/python benchmarks/scale.py [--copies 20]
 
 Embedding 100,000 passages takes over an hour on 2 cores, so the vectors are made, not embedded:
-the 5,183 SciFact abstracts are embedded once (cached in /tmp), then each is repeated ``--copies``
+the 5,183 SciFact abstracts are embedded once by the default backend (cached in /tmp), then each is repeated ``--copies``
 times with a little noise added to its vector and renormalised, and its text given a distinct final
 word (its sentences are split once, as the indexer records them). Every other part is real: the
 index is written by ``store.write`` (FAISS + BM25 + manifest), loaded by ``Retriever`` and queried
@@ -37,12 +37,14 @@ def corpus() -> list[tuple[str, str]]:
 def vectors(texts: list[str], settings: object) -> np.ndarray:
     from assistant import embed
 
-    if CACHE.exists():
-        cached = np.load(CACHE)
+    encoder = embed.load_passage_encoder(settings)  # also exports the model into the index, for questions
+    cache = CACHE.with_name(f"{CACHE.stem}-{settings.backend}.npy")
+    if cache.exists():
+        cached = np.load(cache)
         if len(cached) == len(texts):
             return cached
-    out = embed.encode_batches(embed.load_encoder(settings), texts, 32, progress=True)
-    np.save(CACHE, out)
+    out = embed.encode_batches(encoder, texts, 32, progress=True)
+    np.save(cache, out)
     return out
 
 
@@ -85,7 +87,8 @@ def main() -> None:
         matrix = np.concatenate(rows).astype(np.float32)
         sources = {p.source_id: {"path": p.source_id, "sha256": "", "passages": 1, "title": p.source_id}
                    for p in passages}
-        manifest = {"model": {"name": settings.model, "dim": int(matrix.shape[1])}, "chunker": {"scale": True},
+        manifest = {"model": {"name": settings.model, "dim": int(matrix.shape[1]), "backend": settings.backend},
+                    "chunker": {"scale": True},
                     "sources": sources}
         texts = [p.text for p in passages]
         t0 = time.perf_counter()

@@ -33,6 +33,7 @@ def shingles(text: str, n: int = SHINGLE) -> frozenset[tuple[str, ...]]:
     return frozenset(zip(*(w[i:] for i in range(n))))
 
 
+@functools.lru_cache(maxsize=65536)  # the same passages meet again question after question
 def similarity(a: str, b: str) -> float:
     """Share of the shorter text's shingles found in the other (containment, 0..1).
 

@@ -64,13 +64,14 @@ def scan(settings: Settings) -> dict[str, tuple[Path, str]]:
 def make_plan(archive: dict[str, tuple[Path, str]], manifest: dict[str, Any] | None, settings: Settings) -> Plan:
     """Compare the archive with an index manifest (None: no usable index, all new)."""
     indexed = (manifest or {}).get("sources", {})
-    same_chunker = (manifest is not None and manifest.get("chunker") == _chunker(settings)
-                    and manifest.get("model", {}).get("backend", "torch") == embed.backend_of(settings))
+    # Another chunker or another embedding backend makes every article's passages anew.
+    same_recipe = (manifest is not None and manifest.get("chunker") == _chunker(settings)
+                   and store.built_backend(manifest) == embed.backend_of(settings))
     new, changed, unchanged = [], [], []
     for sid, (_, sha) in sorted(archive.items()):
         if sid not in indexed:
             new.append(sid)
-        elif indexed[sid]["sha256"] != sha or not same_chunker:
+        elif indexed[sid]["sha256"] != sha or not same_recipe:
             changed.append(sid)
         else:
             unchanged.append(sid)
@@ -142,7 +143,7 @@ def _apply(settings: Settings, archive: dict[str, tuple[Path, str]], snapshot: s
     if snapshot is not None:
         store.check_model(snapshot.manifest, encoder.name, encoder.dim)
     # Vectors made by another backend are not reused: every passage is embedded again.
-    old = _OldIndex(snapshot, snapshot is not None and snapshot.manifest["model"].get("backend", "torch") == backend)
+    old = _OldIndex(snapshot, store.built_backend(snapshot.manifest if snapshot else None) == backend)
     entries = {sid: old.entries[sid] for sid in plan.unchanged}
     kept = {sid: old.of_source(sid) for sid in plan.unchanged}
     warnings: list[str] = []

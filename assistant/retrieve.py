@@ -32,7 +32,7 @@ class Retriever:
         self.settings = settings
         self.snapshot = store.load(settings)
         store.check_model(self.snapshot.manifest, settings.model)
-        self.encoder = embed.load_query_encoder(settings, self.snapshot.manifest["model"].get("backend", "torch"))
+        self.encoder = embed.load_query_encoder(settings, store.built_backend(self.snapshot.manifest))
         store.check_model(self.snapshot.manifest, self.encoder.name, self.encoder.dim)
         self.lexical = lexical.Lexical(self.snapshot.path / lexical.FOLDER)
         self.matrix = self.snapshot.dense_matrix()

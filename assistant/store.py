@@ -83,6 +83,11 @@ def load(settings: Settings) -> Snapshot:
     return Snapshot(path, manifest, passages, vectors)
 
 
+def built_backend(manifest: dict[str, Any] | None) -> str | None:
+    """What embedded an index's passages (indexes from before backends were recorded: ``torch``)."""
+    return None if manifest is None else manifest.get("model", {}).get("backend", "torch")
+
+
 def check_model(manifest: dict[str, Any], name: str, dim: int | None = None) -> None:
     """Refuse an index built by another model (``dim`` None: check the name only)."""
     built = manifest.get("model", {})

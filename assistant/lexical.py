@@ -33,8 +33,8 @@ _TERMS_KEPT = 20_000
 def terms_of(texts: Sequence[str]) -> list[tuple[str, ...]]:
     """``tokenize`` of each text, remembered: texts seen before cost nothing, new ones one bm25s call.
 
-    Questions and the sentences of retrieved passages come back again and again, and each
-    ``bm25s.tokenize`` call has a fixed cost of about 0.4 ms.
+    Questions and the sentences of retrieved passages come back again and again; a ``bm25s.tokenize``
+    call costs about 60 µs for one short text, plus about 8 µs for each further one.
     """
     found = {t: _TERMS.get(t) for t in texts}
     missing = [t for t, v in found.items() if v is None]

@@ -63,7 +63,8 @@ class Retriever:
         elif mode == "bm25":
             score = self.lexical.scores(question).astype(np.float64)
         else:
-            score = self._fused(similarity, self.lexical.scores(question), allowed)
+            score = rrf(similarity, self.lexical.scores(question), allowed, self.settings.rrf_k,
+                        self.settings.bm25_weight)
         if allowed is not self._everything:
             score = np.where(allowed, score, -np.inf)
         order = _top(score, min(k, int(allowed.sum())))
@@ -77,14 +78,6 @@ class Retriever:
         return [Hit(self.passages[i], self.sources[self.passages[i].source_id], float(score[i]), 0.0)
                 for i in order if score[i] > 0]
 
-    def _fused(self, dense: np.ndarray, bm25: np.ndarray, allowed: np.ndarray) -> np.ndarray:
-        """Weighted reciprocal rank fusion: dense 1 / (c + rank) plus BM25 w / (c + rank).
-
-        Ranks count allowed passages only, and BM25 ranks only passages that share a term with the
-        question; ties keep index order.
-        """
-        return rrf(dense, bm25, allowed, self.settings.rrf_k, self.settings.bm25_weight)
-
     def _allowed(self, filters: Filters) -> np.ndarray:
         if filters == Filters():
             return self._everything
@@ -96,7 +89,11 @@ class Retriever:
 
 
 def rrf(dense: np.ndarray, bm25: np.ndarray, allowed: np.ndarray, c: int, bm25_weight: float) -> np.ndarray:
-    """Fused scores (see ``Retriever._fused``); sorts only the passages each ranking ranks."""
+    """Weighted reciprocal rank fusion: dense 1 / (c + rank) plus BM25 ``bm25_weight`` / (c + rank).
+
+    Ranks count ``allowed`` passages only, and BM25 ranks only passages that share a term with the
+    question; ties keep index order. Only the passages each ranking ranks are sorted.
+    """
     fused = np.zeros(len(dense), dtype=np.float64)
     for weight, scores, mask in ((1.0, dense, allowed), (bm25_weight, bm25, allowed & (bm25 > 0))):
         ranked = np.flatnonzero(mask)

@@ -93,7 +93,7 @@ def add(settings: Settings, items: tuple[str, ...], no_index: bool, as_json: boo
 def index(settings: Settings, rebuild: bool, show_status: bool, as_json: bool, quiet: bool) -> None:
     """Bring the index up to date with sources/ (only new and changed articles are embedded)."""
     if show_status:
-        from .indexer import status
+        from .index.update import status
 
         info = status(settings)
         click.echo(json.dumps(info, ensure_ascii=False) if as_json else _format_status(info))
@@ -118,9 +118,9 @@ def index(settings: Settings, rebuild: bool, show_status: bool, as_json: bool, q
 def ask(settings: Settings, question: str, k: int, mode: str, as_json: bool, sources: tuple[str, ...],
         publishers: tuple[str, ...], since: str | None, until: str | None) -> None:
     """Answer QUESTION with quotes from the articles ('-' reads one question per line from stdin)."""
-    from .answer import QuestionError, ask as answer, shared_retriever
+    from .answer.quotes import QuestionError, ask as answer, shared_retriever
     from .output import answer_dict, answer_text
-    from .retrieve import Filters
+    from .answer.retrieve import Filters
 
     filters = Filters(tuple(sources), tuple(publishers), since, until)
     questions = [line for line in sys.stdin.read().splitlines() if line.strip()] if question == "-" else [question]
@@ -147,7 +147,7 @@ def ask(settings: Settings, question: str, k: int, mode: str, as_json: bool, sou
 @click.pass_obj
 def serve(settings: Settings, host: str, port: int, concurrency: int) -> None:
     """Start the web chat (indexes new articles first; Ctrl-C stops it)."""
-    from .web import serve as run
+    from .web.app import serve as run
 
     run(settings, host=host, port=port, concurrency=concurrency)
 
@@ -191,18 +191,18 @@ def eval_(settings: Settings, gold: Path | None, mode: str, compare: bool, beir_
     """Measure retrieval on the gold set (or a BEIR dataset); runs are saved in evals/results/."""
     from tqdm import tqdm
 
-    from . import report as reports
+    from .evals import report as reports
 
     modes = ("dense", "bm25", "hybrid") if compare or beir_dir else (mode,)
     progress = sys.stderr.isatty() and not as_json
     bar = (lambda items: tqdm(items, desc="Questions", unit="q", leave=False)) if progress else iter
     if beir_dir is not None:
-        from .beir import evaluate_beir
+        from .evals.beir import evaluate_beir
 
         result = evaluate_beir(beir_dir, settings, modes, progress=progress, wrap=bar)
         click.echo(json.dumps(result) if as_json else _format_beir(result))
         return
-    from .evaluate import load_gold, run_suite
+    from .evals.runner import load_gold, run_suite
 
     gold_path = gold or settings.root / "evals" / "gold.jsonl"
     result = run_suite(load_gold(gold_path), settings, modes, progress=bar)
@@ -248,7 +248,7 @@ def list_sources(settings: Settings, as_json: bool) -> None:
 
 
 def _update(settings: Settings, rebuild: bool, quiet: bool) -> dict[str, Any]:
-    from .indexer import update
+    from .index.update import update
 
     report = update(settings, rebuild=rebuild, progress=not quiet and sys.stderr.isatty())
     return dataclasses.asdict(report)

@@ -68,7 +68,7 @@ def make_encoders(folder: Path) -> tuple[dict[str, object], dict[str, float]]:
     """The four encoders of the packaged model, and the size in MB of each one's weights."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from assistant import _onnx, embed
+    from assistant.index import embed, onnx as _onnx
     from assistant.config import Settings
 
     torch_encoder = embed.load_encoder(Settings(root=folder))
@@ -93,7 +93,7 @@ def sentence_transformers_onnx() -> str:
     """What sentence-transformers' own ONNX backend does with the packaged model here."""
     from sentence_transformers import SentenceTransformer
 
-    from assistant.embed import packaged_model_dir
+    from assistant.index.embed import packaged_model_dir
 
     try:
         SentenceTransformer(str(packaged_model_dir()), backend="onnx", device="cpu")
@@ -103,7 +103,7 @@ def sentence_transformers_onnx() -> str:
 
 
 def corpus_sample(limit: int) -> list[str]:
-    from assistant.beir import load_beir
+    from assistant.evals.beir import load_beir
 
     corpus, _, _ = load_beir(SCIFACT, "test")
     return list(corpus.values())[:limit]
@@ -111,8 +111,8 @@ def corpus_sample(limit: int) -> list[str]:
 
 def gold_run(settings: object) -> dict[str, float]:
     """Hybrid gold-set metrics with the five seed articles indexed under ``settings``."""
-    from assistant import indexer
-    from assistant.evaluate import load_gold, run_suite
+    from assistant.index import update as indexer
+    from assistant.evals.runner import load_gold, run_suite
 
     shutil.copytree(ROOT / "sources", settings.sources_dir)
     indexer.update(settings)
@@ -128,8 +128,8 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-    from assistant import embed
-    from assistant.beir import evaluate_beir
+    from assistant.index import embed
+    from assistant.evals.beir import evaluate_beir
     from assistant.config import Settings
 
     report: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()},

@@ -32,10 +32,10 @@ def ndcg(results: dict[str, list[tuple[str, float]]], qrels: dict[str, dict[str,
 
 
 def ours(corpus: dict[str, str], queries: dict[str, str]) -> tuple[float, list[float], dict]:
-    from assistant import embed
-    from assistant.beir import build_temporary_index
+    from assistant.index import embed
+    from assistant.evals.beir import build_temporary_index
     from assistant.config import Settings
-    from assistant.retrieve import Retriever
+    from assistant.answer.retrieve import Retriever
 
     with tempfile.TemporaryDirectory() as tmp:
         embed.load_encoder(Settings())  # model loading is not part of either build
@@ -54,7 +54,7 @@ def ours(corpus: dict[str, str], queries: dict[str, str]) -> tuple[float, list[f
 def txtai_run(corpus: dict[str, str], queries: dict[str, str]) -> tuple[float, list[float], dict]:
     from txtai import Embeddings
 
-    from assistant.embed import packaged_model_dir
+    from assistant.index.embed import packaged_model_dir
 
     embeddings = Embeddings(path=str(packaged_model_dir()), method="sentence-transformers", hybrid=True,
                             content=False, batch=32, backend="faiss")
@@ -75,7 +75,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=5183)
     args = parser.parse_args()
-    from assistant.beir import load_beir
+    from assistant.evals.beir import load_beir
 
     corpus, queries, qrels = load_beir(SCIFACT, "test")
     corpus = dict(list(corpus.items())[: args.docs])

@@ -39,7 +39,7 @@ Council officers said the pilot would be extended to two more districts if fundi
 
 
 def write_archive(folder: Path, limit: int) -> int:
-    from assistant._frontmatter import render
+    from assistant.sources.frontmatter import render
 
     folder.mkdir(parents=True)
     n = 0
@@ -60,7 +60,7 @@ def latency(settings: object, questions: list[str]) -> dict[str, float]:
     import faiss
     import numpy as np
 
-    from assistant.answer import ask, shared_retriever
+    from assistant.answer.quotes import ask, shared_retriever
 
     retriever = shared_retriever(settings)
     flat = faiss.IndexFlatIP(retriever.matrix.shape[1])
@@ -86,7 +86,7 @@ def seeds_latency() -> dict[str, float]:
     """The same on the five seed articles and the gold questions, in a fresh copy of sources/."""
     import shutil
 
-    from assistant import indexer
+    from assistant.index import update as indexer
     from assistant.config import Settings
 
     with tempfile.TemporaryDirectory(prefix="bench-seeds-") as tmp:
@@ -108,8 +108,8 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=100)
     args = parser.parse_args()
 
-    from assistant import embed, indexer, store
-    from assistant.beir import load_beir
+    from assistant.index import embed, store, update as indexer
+    from assistant.evals.beir import load_beir
     from assistant.config import Settings
 
     report: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()}}

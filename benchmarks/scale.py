@@ -35,7 +35,7 @@ def corpus() -> list[tuple[str, str]]:
 
 
 def vectors(texts: list[str], settings: object) -> np.ndarray:
-    from assistant import embed
+    from assistant.index import embed
 
     encoder = embed.load_passage_encoder(settings)  # also exports the model into the index, for questions
     cache = CACHE.with_name(f"{CACHE.stem}-{settings.backend}.npy")
@@ -60,11 +60,11 @@ def main() -> None:
 
     import faiss
 
-    from assistant import lexical, store
-    from assistant.answer import ask
-    from assistant.beir import load_beir
+    from assistant.index import lexical, store
+    from assistant.answer.quotes import ask
+    from assistant.evals.beir import load_beir
     from assistant.config import Settings
-    from assistant.retrieve import Retriever
+    from assistant.answer.retrieve import Retriever
     from assistant.types import Passage
 
     docs = corpus()
@@ -72,7 +72,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
         settings = Settings(root=Path(tmp))
         base = vectors([t for _, t in docs], settings)
-        from assistant.chunk import sentence_spans
+        from assistant.index.chunk import sentence_spans
 
         # Sentences as the indexer records them; a copy's final word extends its last sentence.
         spans = [sentence_spans(text, 0, len(text)) or [(0, len(text))] for _, text in docs]

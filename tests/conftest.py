@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant import embed
+from assistant.index import embed
 from assistant.config import Settings
 
 SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"

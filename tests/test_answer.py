@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from assistant.answer import QuestionError, ask
+from assistant.answer.quotes import QuestionError, ask
 from assistant.cli import cli
 from assistant.config import Settings
-from assistant.group import same_quote, similarity
-from assistant.indexer import update
-from assistant.retrieve import Filters
+from assistant.answer.group import same_quote, similarity
+from assistant.index.update import update
+from assistant.answer.retrieve import Filters
 from assistant.sources import add
 from conftest import seed_files
 
@@ -79,7 +79,7 @@ def test_off_topic_questions_abstain_with_nearest_passages(real: Settings, quest
 
 
 def test_a_question_naming_what_no_article_mentions_abstains(indexed: Settings) -> None:
-    from assistant.answer import ABSTENTION
+    from assistant.answer.quotes import ABSTENTION
 
     answer = ask("What did Ofsted and Labour say about the Jenga tower?", indexed)
     assert answer.abstained and answer.text == f"{ABSTENTION} No article mentions Ofsted or Labour."

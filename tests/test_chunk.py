@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
-from assistant.chunk import chunk, sentence_spans
-from assistant.clean import clean
+from assistant.index.chunk import chunk, sentence_spans
+from assistant.index.clean import clean
 from assistant.types import Passage
 from conftest import seed_files
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.clean import clean, is_boilerplate
+from assistant.index.clean import clean, is_boilerplate
 
 FIXTURES = Path(__file__).parent / "fixtures"
 HEADER = "---\ntitle: T\n---\n"

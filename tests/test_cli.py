@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from assistant import store
+from assistant.index import store
 from assistant.cli import cli
 from assistant.config import Settings
 from conftest import FAKE_MODEL, HashEncoder
@@ -73,7 +73,7 @@ def test_sources_lists_the_archive(archive: Settings) -> None:
 
 @pytest.mark.slow
 def test_real_model_builds_a_searchable_index(tmp_path: Path, seed_paths: list[Path]) -> None:
-    from assistant.embed import load_encoder
+    from assistant.index.embed import load_encoder
 
     settings = Settings(root=tmp_path)
     code, out, err = run(settings, "add", *map(str, seed_paths))

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant import _onnx, embed
+from assistant.index import embed, onnx as _onnx
 from assistant.config import Settings
-from assistant.indexer import update
+from assistant.index.update import update
 from assistant.sources import add
-from assistant.store import load
+from assistant.index.store import load
 from conftest import seed_files
 
 GOLD = Path(__file__).resolve().parents[1] / "evals" / "gold.jsonl"

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from assistant.beir import evaluate_beir, load_beir
+from assistant.evals.beir import evaluate_beir, load_beir
 from assistant.cli import cli
 from assistant.config import Settings
 from assistant.errors import AssistantError
-from assistant.evaluate import load_gold, metrics
-from assistant.indexer import update
+from assistant.evals.runner import load_gold, metrics
+from assistant.index.update import update
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

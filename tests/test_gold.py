@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from assistant.config import Settings
-from assistant.evaluate import load_gold
+from assistant.evals.runner import load_gold
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,7 +39,7 @@ def test_answers_are_verbatim_and_sources_complete(gold: list, texts: dict[str, 
 
 
 def test_answers_lie_in_article_text_not_boilerplate(gold: list) -> None:
-    from assistant.indexer import passages_of
+    from assistant.index.update import passages_of
     from assistant.sources import archive_paths, read_source
 
     settings = Settings(root=ROOT)

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from assistant import store
+from assistant.index import store
 from assistant.config import Settings
 from assistant.errors import IndexBusyError, IndexCorruptError, IndexMissingError
-from assistant.indexer import status, update
+from assistant.index.update import status, update
 from conftest import HashEncoder, write_source
 
 NEW_BODY = (
@@ -117,7 +117,7 @@ def test_missing_index_says_how_to_build_it(settings: Settings) -> None:
 
 
 def test_index_built_by_another_model_is_refused(archive: Settings) -> None:
-    from assistant import embed
+    from assistant.index import embed
 
     update(archive)
     other = HashEncoder(name="other-model", dim=32)
@@ -162,7 +162,7 @@ def test_lock_held_by_another_process_gives_a_clear_error(settings: Settings) ->
 _CRASHING_UPDATE = textwrap.dedent("""
     import os, signal, sys
     import numpy as np
-    from assistant import embed, indexer
+    from assistant.index import embed, update as indexer
     from assistant.config import Settings
 
     class Enc:
@@ -223,7 +223,7 @@ def test_generations_are_pruned(settings: Settings) -> None:
 def test_batched_encoding_keeps_the_order_of_the_texts(encoder: object) -> None:
     import numpy as np
 
-    from assistant.embed import encode_batches
+    from assistant.index.embed import encode_batches
 
     texts = [("word " * n) + f"text{n}" for n in (3, 40, 1, 17, 8, 25, 2)]
     assert np.array_equal(encode_batches(encoder, texts, batch_size=3), encoder.encode(texts))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import given, strategies as st
 
-from assistant.retrieve import _top
+from assistant.answer.retrieve import _top
 
 
 @given(st.lists(st.sampled_from([0.0, 0.5, 1.0, 2.0, -np.inf, 3.25]), max_size=300), st.integers(0, 320))
@@ -22,7 +22,7 @@ def test_quote_run_check_equals_the_longest_common_word_run(a: list[str], b: lis
     """same_quote's shared-8-gram test says what difflib's longest common run says (when shingles disagree)."""
     from difflib import SequenceMatcher
 
-    from assistant.group import QUOTE_RUN, _numbers, same_quote, similarity
+    from assistant.answer.group import QUOTE_RUN, _numbers, same_quote, similarity
 
     x, y = " ".join(a), " ".join(b)
     run = SequenceMatcher(None, a, b, autojunk=False).find_longest_match(0, len(a), 0, len(b)).size
@@ -46,7 +46,7 @@ def _rrf_by_full_sort(dense: np.ndarray, bm25: np.ndarray, allowed: np.ndarray, 
                           st.booleans()), max_size=200),
        st.integers(1, 60), st.sampled_from([1.0, 1.5, 2.0]))
 def test_fusion_ranks_as_a_full_sort_of_every_passage_would(rows: list[tuple[float, float, bool]], c: int, w: float) -> None:
-    from assistant.retrieve import rrf
+    from assistant.answer.retrieve import rrf
 
     dense = np.array([r[0] for r in rows], dtype=np.float32)
     bm25 = np.array([r[1] for r in rows], dtype=np.float32)

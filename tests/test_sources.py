@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 
-from assistant import _fetch, _frontmatter
+from assistant.sources import fetch as _fetch, frontmatter as _frontmatter
 from assistant.config import Settings
 from assistant.errors import DuplicateSourceError, SourceError
 from assistant.sources import SUPPORTED, add, archive_paths, body_hash, read_source, slugify

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from assistant import conversation
+from assistant.answer import conversation
 from assistant.config import Settings
-from assistant.indexer import update
+from assistant.index.update import update
 from assistant.sources import archive_paths
-from assistant.web import App, example_questions, user_questions
+from assistant.web.app import App, example_questions, user_questions
 from conftest import write_source
 
 HOSTILE = ("The Wexmoor council said its foster scheme <script>window.__xss = 1</script> placed 37 children "
@@ -115,7 +115,7 @@ def test_upload_names_cannot_leave_the_archive(app: App, tmp_path: Path) -> None
     upload.write_text("Upload title\n\nThe Ashbourne pilot trained 12 family help workers in 2021.\n")
     status = app.add_upload(str(upload), "", "", "")
     assert "Added sources/upload-title.md" in status
-    from assistant import articles
+    from assistant.web.app import articles
 
     for name in ("../../etc/evil.md", "..\\..\\evil.txt", "/tmp/x/../../evil.html"):
         base = articles.upload_name(name, app.settings)

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from . import _frontmatter
-from ._fetch import decode, fetch_url, read_file
-from .config import Settings
-from .errors import DuplicateSourceError, SourceError
-from .types import Source
+from . import frontmatter
+from .fetch import decode, fetch_url, read_file
+from ..config import Settings
+from ..errors import DuplicateSourceError, SourceError
+from ..types import Source
 
 SUPPORTED = (".txt", ".md", ".html", ".htm")
 TITLE_MAX = 200
@@ -73,7 +73,7 @@ def read_source(path: Path, settings: Settings) -> Source:
         raise SourceError(f"{name} is not UTF-8 text; import the original with `assistant add`") from None
     except OSError as exc:
         raise SourceError(f"cannot read {name}: {exc.strerror or exc}") from None
-    meta, body_start = _frontmatter.parse(text, name)
+    meta, body_start = frontmatter.parse(text, name)
     meta["title"] = meta["title"] or _guess_title(text[body_start:]) or Path(path).stem
     return Source(id=Path(path).stem, path=name, body_start=body_start, text=text, **meta)
 
@@ -108,9 +108,9 @@ def add(item: str, settings: Settings, *, title: str | None = None, publisher: s
         Nothing in the archive changes when either is raised.
     """
     given = {"title": title, "publisher": publisher, "author": author, "published": published, "url": url}
-    given = {key: _frontmatter.clean_value(value) for key, value in given.items()}
+    given = {key: frontmatter.clean_value(value) for key, value in given.items()}
     if given["published"]:
-        _frontmatter.check_date(given["published"], "published date")
+        frontmatter.check_date(given["published"], "published date")
     if _URL.match(item):
         meta, body, warnings = _from_url(item, settings)
     else:
@@ -130,7 +130,7 @@ def _from_file(path: Path, settings: Settings) -> tuple[dict[str, Any], str, lis
     if suffix in (".html", ".htm"):
         meta, body = _from_html(text, str(path))
     elif suffix == ".md":
-        meta, start = _frontmatter.parse(text, str(path))
+        meta, start = frontmatter.parse(text, str(path))
         body = text[start:]
     else:
         meta, body = {}, text
@@ -152,9 +152,9 @@ def _from_html(html: str, name: str, url: str | None = None) -> tuple[dict[str, 
         raise SourceError(f"no article text found in {name}")
     meta = {"title": doc.title, "author": doc.author, "publisher": _stated_sitename(doc.sitename, doc.url),
             "published": doc.date, "url": doc.url}
-    meta = {key: _frontmatter.clean_value(value) for key, value in meta.items()}
+    meta = {key: frontmatter.clean_value(value) for key, value in meta.items()}
     try:
-        meta["published"] = meta["published"] and _frontmatter.check_date(meta["published"][:10], "")
+        meta["published"] = meta["published"] and frontmatter.check_date(meta["published"][:10], "")
     except SourceError:
         meta["published"] = None  # a date the page garbles is left unknown rather than guessed
     return meta, _paragraphs(doc.text)
@@ -254,7 +254,7 @@ def _write(settings: Settings, meta: dict[str, Any], body: str) -> Path:
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
-            out.write(_frontmatter.render(meta, body))
+            out.write(frontmatter.render(meta, body))
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from .types import Block
+from ..types import Block
 
 _BULLET = re.compile(r"[ \t]*(?:[•▪◦·●\-*–—]|\d{1,2}[.)])[ \t]+")
 # A quotation may end with a comma inside the closing mark ("…children need,’ it says").

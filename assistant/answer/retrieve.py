@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import embed, lexical, store
-from .config import Settings
-from .errors import AssistantError
-from .types import Hit, Passage, SourceInfo
+from ..index import embed, lexical, store
+from ..config import Settings
+from ..errors import AssistantError
+from ..types import Hit, Passage, SourceInfo
 
 MODES = ("dense", "bm25", "hybrid")
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import IO
 from urllib.parse import urlparse
 
-from . import __version__
-from .errors import SourceError
+from .. import __version__
+from ..errors import SourceError
 
 TIMEOUT = 15.0
 SCHEMES = ("http", "https")

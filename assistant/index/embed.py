@@ -10,8 +10,8 @@ from typing import Protocol
 
 import numpy as np
 
-from .config import DEFAULT_MODEL, Settings
-from .errors import AssistantError
+from ..config import DEFAULT_MODEL, Settings
+from ..errors import AssistantError
 
 
 class Encoder(Protocol):
@@ -113,7 +113,7 @@ def backend_of(settings: Settings) -> str:
 def load_passage_encoder(settings: Settings) -> Encoder:
     """The encoder for passages: the int8 ONNX copy of the model (exported first if the index has
     none) when ``settings.backend`` is ``onnx-int8``, else the model itself on torch."""
-    from . import _onnx
+    from . import onnx as _onnx
 
     if backend_of(settings) != "onnx-int8":
         return load_encoder(settings)
@@ -138,7 +138,7 @@ def load_query_encoder(settings: Settings, backend: str = "torch") -> Encoder:
     key = f"{settings.model}\0{settings.index_dir}\0{backend}"
     with _LOCK:
         if key not in _LOADED and settings.model not in _FACTORIES:
-            from . import _onnx
+            from . import onnx as _onnx
 
             exported = _onnx.load(settings.model, settings.index_dir, int8=True) if backend == "onnx-int8" else None
             exported = exported or _onnx.load(settings.model, settings.index_dir)
@@ -154,7 +154,7 @@ def ensure_export(settings: Settings) -> str | None:
     Returns:
         None, or a one-line warning when the export failed (questions then use torch).
     """
-    from . import _onnx
+    from . import onnx as _onnx
 
     if settings.model in _FACTORIES:
         return None

@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from . import embed, lexical, store
-from .config import Settings
-from .errors import AssistantError
-from .retrieve import MODES, Retriever
-from .types import Passage
+from ..index import embed, lexical, store
+from ..config import Settings
+from ..errors import AssistantError
+from ..answer.retrieve import MODES, Retriever
+from ..types import Passage
 
 
 def load_beir(folder: Path, split: str = "test") -> tuple[dict[str, str], dict[str, str], dict[str, dict[str, int]]]:

@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from .config import Settings
-from .errors import IndexBusyError, IndexCorruptError, IndexMissingError
-from .types import Passage
+from ..config import Settings
+from ..errors import IndexBusyError, IndexCorruptError, IndexMissingError
+from ..types import Passage
 
 FORMAT_VERSION = 1
 CURRENT = "CURRENT"

@@ -12,7 +12,7 @@ import functools
 import re
 from dataclasses import dataclass
 
-from .types import Block, Passage
+from ..types import Block, Passage
 
 _PIECE_BREAK = re.compile(r"\n[ \t]*\n|\n(?=[ \t]*(?:[•▪◦·●\-*–—]|\d{1,2}[.)])[ \t]+)")
 _BULLET = re.compile(r"[ \t]*(?:[•▪◦·●\-*–—]|\d{1,2}[.)])[ \t]+")

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .answer import ask, shared_retriever
-from .config import Settings
-from .errors import AssistantError
-from .retrieve import MODES
-from .types import Answer, Location, Passage
+from ..answer.quotes import ask, shared_retriever
+from ..config import Settings
+from ..errors import AssistantError
+from ..answer.retrieve import MODES
+from ..types import Answer, Location, Passage
 
 CUTOFFS = (1, 3, 5, 10)
 DEPTH = 10

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any
 
-from . import indexer, sources
-from .config import Settings
-from .errors import SourceError
+from .. import sources
+from ..index import update as indexer
+from ..config import Settings
+from ..errors import SourceError
 
 _UPDATE = threading.Lock()
 

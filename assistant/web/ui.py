@@ -6,9 +6,9 @@ from typing import Any
 
 import gradio as gr
 
-from . import _html
-from .retrieve import MODES
-from .web import REFRESH_SECONDS, App
+from . import html as _html
+from ..answer.retrieve import MODES
+from .app import REFRESH_SECONDS, App
 
 TITLE = "News archive assistant"
 INTRO = ("Ask about the articles in the archive. Every answer is made of verbatim quotes, each with a numbered "

@@ -7,13 +7,13 @@ import re
 import threading
 from dataclasses import dataclass
 
-from . import lexical
-from .chunk import sentence_spans
-from .config import Settings
-from .errors import AssistantError
+from ..index import lexical
+from ..index.chunk import sentence_spans
+from ..config import Settings
+from ..errors import AssistantError
 from .group import SHINGLE, group, same_quote, shingles, words
 from .retrieve import Filters, Retriever
-from .types import Answer, Citation, Hit, Location, Passage, RankedPassage
+from ..types import Answer, Citation, Hit, Location, Passage, RankedPassage
 
 MAX_QUESTION_CHARS = 2000
 MAX_QUOTES = 3
@@ -110,7 +110,7 @@ _LOCK = threading.Lock()
 
 def shared_retriever(settings: Settings) -> Retriever:
     """One loaded retriever per settings and index generation, shared across calls and threads."""
-    from . import store
+    from ..index import store
 
     key = (settings, store.current_path(settings))
     with _LOCK:

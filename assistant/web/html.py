@@ -5,11 +5,11 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 
-from .config import Settings
-from .errors import SourceError
-from .output import cite_line
-from .sources import read_source
-from .types import Answer, Citation, Location, RankedPassage, Source, SourceInfo
+from ..config import Settings
+from ..errors import SourceError
+from ..output import cite_line
+from ..sources import read_source
+from ..types import Answer, Citation, Location, RankedPassage, Source, SourceInfo
 
 CONTEXT_CHARS = 700  # shown on each side of a quote when its paragraph is longer
 NEAREST_SHOWN = 3  # under an abstention in the chat; the sources panel lists all k

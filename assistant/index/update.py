@@ -14,10 +14,10 @@ import numpy as np
 from . import embed, lexical, store
 from .chunk import chunk
 from .clean import clean
-from .config import Settings
-from .errors import IndexMissingError, SourceError
-from .sources import archive_paths, read_source
-from .types import Passage, Source
+from ..config import Settings
+from ..errors import IndexMissingError, SourceError
+from ..sources import archive_paths, read_source
+from ..types import Passage, Source
 
 # Bumped whenever cleaning or chunking changes what passages a file yields.
 CHUNKER_VERSION = 2  # 2: passages record their sentences

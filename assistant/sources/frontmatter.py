@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from .errors import SourceError
+from ..errors import SourceError
 
 FIELDS = ("title", "publisher", "author", "published", "url", "added")
 DATE_FIELDS = ("published", "added")

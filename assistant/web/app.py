@@ -12,11 +12,12 @@ from html import escape, unescape
 from pathlib import Path
 from typing import Any
 
-from . import _html, articles, conversation
-from .answer import ask, shared_retriever
-from .config import Settings
-from .errors import AssistantError, IndexBusyError
-from .retrieve import Filters
+from . import articles, html as _html
+from ..answer import conversation
+from ..answer.quotes import ask, shared_retriever
+from ..config import Settings
+from ..errors import AssistantError, IndexBusyError
+from ..answer.retrieve import Filters
 
 EXAMPLES = 4
 REFRESH_SECONDS = 5.0
@@ -171,7 +172,7 @@ def _status(text: str, error: bool = False) -> str:
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, concurrency: int = 2) -> None:
     """Index what is new, load the model and index once, and serve the app until interrupted."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    from ._ui import build
+    from .ui import build
 
     app = App(settings)
     app.watch.refresh(progress=True)

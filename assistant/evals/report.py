@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .config import Settings
+from ..config import Settings
 
 SHOWN = ("recall@1", "recall@3", "recall@5", "recall@10", "mrr@10", "ndcg@10", "source_recall@5",
          "abstention_precision", "abstention_recall", "false_abstention_rate", "citation_validity")

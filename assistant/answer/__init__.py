@@ -1,0 +1,1 @@
+"""Answering: retrieve passages, group copies across articles, choose quotes, read follow-ups."""

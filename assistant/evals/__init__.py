@@ -1,0 +1,1 @@
+"""Measuring retrieval: the gold question set, its runner and reports, and BEIR datasets."""

@@ -1,0 +1,1 @@
+"""Building the index: clean, chunk, embed, and store passages with their vectors and BM25 terms."""

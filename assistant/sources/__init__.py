@@ -1,0 +1,5 @@
+"""The article archive: reading ``sources/<id>.md`` files and importing articles into it."""
+
+from .archive import SUPPORTED, AddResult, add, archive_paths, body_hash, read_source, remove, slugify
+
+__all__ = ["SUPPORTED", "AddResult", "add", "archive_paths", "body_hash", "read_source", "remove", "slugify"]

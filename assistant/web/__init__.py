@@ -1,0 +1,1 @@
+"""The web chat: a Gradio app over the ``Assistant``, its HTML, and managing articles from it."""

@@ -27,7 +27,10 @@ chat: install
 index: install
 	$(BIN)/assistant index
 
+# Lint and strict type checks first: a type error fails in seconds, before the slow tests.
 test: install browser
+	$(BIN)/ruff check
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 clean:

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+MODES = ("dense", "bm25", "hybrid")  # retrieval modes: cosine, BM25, and their fusion
+BACKENDS = ("onnx-int8", "torch")  # what embeds passages and questions
+CUSTOM_BACKEND = "custom"  # recorded for an encoder handed to the Assistant instead of a named model
+# Stands for "derived from root": a folder given explicitly is kept when root changes.
+_DERIVED = Path("\0derived")
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,8 +26,9 @@ class Settings:
     Attributes:
         root: Project folder; ``path`` fields in output are relative to it. Default: the
             current directory.
-        sources_dir: The article archive. Default: ``<root>/sources``.
-        index_dir: The built index. Default: ``<root>/index``.
+        sources_dir: The article archive. Default: ``<root>/sources`` (follows ``root`` in
+            ``replace`` unless given).
+        index_dir: The built index. Default: ``<root>/index`` (likewise).
         model: A sentence-transformers model name or folder. Default: the packaged
             ``all-MiniLM-L6-v2``, which needs no network.
         backend: What embeds passages and questions: ``onnx-int8`` (default), the model
@@ -37,8 +47,8 @@ class Settings:
     """
 
     root: Path = field(default_factory=Path.cwd)
-    sources_dir: Path | None = None
-    index_dir: Path | None = None
+    sources_dir: Path = _DERIVED
+    index_dir: Path = _DERIVED
     model: str = DEFAULT_MODEL
     backend: str = "onnx-int8"
     chunk_chars: int = 450
@@ -49,16 +59,37 @@ class Settings:
     bm25_weight: float = 1.5
     group_threshold: float = 0.6
     abstain_below: float = 0.70
+    # Names of the folders derived from root rather than given; not compared, not a setting.
+    derived: tuple[str, ...] = field(default=(), init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"unknown embedding backend {self.backend!r}; choose {' or '.join(BACKENDS)}")
         root = Path(self.root).resolve()
         object.__setattr__(self, "root", root)
-        object.__setattr__(self, "sources_dir", Path(self.sources_dir or root / "sources").resolve())
-        object.__setattr__(self, "index_dir", Path(self.index_dir or root / "index").resolve())
+        derived = []
+        for name, default in (("sources_dir", "sources"), ("index_dir", "index")):
+            given = Path(getattr(self, name))
+            if given == _DERIVED:
+                derived.append(name)
+                given = root / default
+            object.__setattr__(self, name, given.resolve())
+        object.__setattr__(self, "derived", tuple(derived))
 
     def replace(self, **changes: object) -> Settings:
-        """Return a copy with ``changes`` applied; ``None`` values are ignored."""
-        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+        """Return a copy with ``changes`` applied; ``None`` values are ignored.
+
+        Folders derived from ``root`` are derived again from a new ``root`` unless given too.
+        """
+        given: dict[str, Any] = {k: v for k, v in changes.items() if v is not None}
+        if "root" in given:
+            given.update({name: _DERIVED for name in self.derived if name not in given})
+        return dataclasses.replace(self, **given)
+
+    def parameters(self) -> dict[str, object]:
+        """The settings as plain values (paths as text), e.g. to record with an evaluation run."""
+        return {f.name: str(v) if isinstance(v, Path) else v
+                for f in dataclasses.fields(self) if f.init for v in [getattr(self, f.name)]}
 
     def relative(self, path: Path) -> str:
         """``path`` relative to the project root when it lies inside it, else absolute."""
@@ -69,18 +100,21 @@ class Settings:
             return path.as_posix()
 
 
-_ENV_TYPES = {f.name: f.type for f in dataclasses.fields(Settings)}
+_ENV_TYPES = {f.name: f.type for f in dataclasses.fields(Settings) if f.init}
 
 
-def from_env(environ: dict[str, str] | None = None, **overrides: object) -> Settings:
+def from_env(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Settings from ``ASSISTANT_<FIELD>`` environment variables (e.g. ``ASSISTANT_MODEL``).
 
     Args:
         environ: Variables to read. Default: ``os.environ``.
         **overrides: Values that win over the environment (e.g. CLI flags); None is ignored.
+
+    Raises:
+        ConfigError: a variable that is not a number where one is needed, or an unknown backend.
     """
     environ = os.environ if environ is None else environ
-    changes: dict[str, object] = {}
+    changes: dict[str, Any] = {}
     for name, kind in _ENV_TYPES.items():
         key = f"ASSISTANT_{name.upper()}"
         value = environ.get(key)
@@ -96,5 +130,5 @@ def _parse(key: str, value: str, kind: str) -> object:
             try:
                 return cast(value)
             except ValueError:
-                raise ValueError(f"{key} must be a number, not {value!r}") from None
+                raise ConfigError(f"{key} must be a number, not {value!r}") from None
     return Path(value) if "Path" in kind else value

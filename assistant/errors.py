@@ -9,6 +9,14 @@ class AssistantError(Exception):
     exit_code = 1
 
 
+class ConfigError(AssistantError):
+    """A setting that cannot be used: a malformed ``ASSISTANT_*`` variable, an unknown backend or mode."""
+
+
+class QuestionError(AssistantError):
+    """An empty or over-long question, or a number of passages under 1."""
+
+
 class SourceError(AssistantError):
     """An article that cannot be imported or read (empty, binary, malformed, ...)."""
 

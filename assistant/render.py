@@ -1,10 +1,112 @@
-"""JSON and text renderings of answers: the one place the output contract is written."""
+"""Rendering typed results: one JSON rendering (``to_json``) and one text rendering (``to_text``).
+
+The JSON objects are the output contract documented in the README: keep them stable, tools rely on them.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import json
+from dataclasses import dataclass
 from typing import Any
 
-from .types import Answer, Citation, Location, RankedPassage, SourceInfo
+from .evals import report as reports
+from .evals.beir import BeirRun
+from .evals.runner import GoldRun
+from .index.update import Status, UpdateReport
+from .session import Added, AddItem, Removed
+from .types import Answer, Citation, Location, RankedPassage, Source, SourceInfo
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One line (or block) of text output; ``err`` lines go to stderr."""
+
+    text: str
+    err: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionFailed:
+    """A question in a batch that could not be asked (empty, too long)."""
+
+    question: str
+    error: str
+
+
+def dumps(value: object) -> str:
+    """``to_json(value)`` as one line of JSON."""
+    return json.dumps(to_json(value), ensure_ascii=False)
+
+
+# -- JSON -------------------------------------------------------------------------------------------------------
+
+@functools.singledispatch
+def to_json(value: object) -> Any:
+    """A typed result as plain JSON values."""
+    raise TypeError(f"no JSON rendering for {type(value).__name__}")
+
+
+@to_json.register
+def _(a: Answer) -> dict[str, Any]:
+    return {"question": a.question, "abstained": a.abstained, "answer": a.text,
+            "citations": [_citation(c) for c in a.citations], "passages": [_passage(r) for r in a.passages]}
+
+
+@to_json.register
+def _(r: UpdateReport) -> dict[str, Any]:
+    return {"plan": {k: list(v) for k, v in dataclasses.asdict(r.plan).items()}, "sources": r.sources,
+            "passages": r.passages, "embedded": r.embedded, "reused": r.reused, "generation": r.generation,
+            "warnings": list(r.warnings)}
+
+
+@to_json.register
+def _(s: Status) -> dict[str, Any]:
+    return {"archive_sources": s.archive_sources, "indexed_sources": s.indexed_sources, "passages": s.passages,
+            "model": dataclasses.asdict(s.model) if s.model else None, "built": s.built,
+            "up_to_date": s.up_to_date,
+            "stale": {"new": list(s.plan.new), "changed": list(s.plan.changed), "deleted": list(s.plan.deleted)}}
+
+
+@to_json.register
+def _(s: Source) -> dict[str, Any]:
+    return {f.name: getattr(s, f.name) for f in dataclasses.fields(s) if f.name not in ("text", "body_start")}
+
+
+@to_json.register
+def _(i: AddItem) -> dict[str, Any]:
+    if i.status == "added":
+        return {"item": i.item, "status": i.status, "id": i.source_id, "path": i.path, "warnings": list(i.warnings)}
+    if i.status == "skipped":
+        return {"item": i.item, "status": i.status, "message": i.message, "duplicate_of": i.duplicate_of}
+    return {"item": i.item, "status": i.status, "message": i.message}
+
+
+@to_json.register
+def _(a: Added) -> dict[str, Any]:
+    return {"results": [to_json(i) for i in a.items], "index": to_json(a.index) if a.index else None}
+
+
+@to_json.register
+def _(r: Removed) -> dict[str, Any]:
+    return {"removed": dict(r.moved), "index": to_json(r.index) if r.index else None}
+
+
+@to_json.register
+def _(q: QuestionFailed) -> dict[str, Any]:
+    return {"question": q.question, "error": q.error}
+
+
+@to_json.register
+def _(run: GoldRun) -> dict[str, Any]:
+    return {"saved": run.saved,
+            **{m: {k: v for k, v in r.items() if k != "questions"} for m, r in run.results.items()}}
+
+
+@to_json.register
+def _(run: BeirRun) -> dict[str, Any]:
+    return {"dataset": run.dataset, "documents": run.documents, "queries": run.queries, **run.modes}
 
 
 def source_dict(s: SourceInfo) -> dict[str, Any]:
@@ -27,10 +129,12 @@ def _passage(r: RankedPassage) -> dict[str, Any]:
             "source": source_dict(r.hit.source), "also_in": [_location(x) for x in r.also_in]}
 
 
-def answer_dict(a: Answer) -> dict[str, Any]:
-    """The JSON object documented in the README (keep it stable: tools rely on it)."""
-    return {"question": a.question, "abstained": a.abstained, "answer": a.text,
-            "citations": [_citation(c) for c in a.citations], "passages": [_passage(r) for r in a.passages]}
+# -- text -------------------------------------------------------------------------------------------------------
+
+@functools.singledispatch
+def to_text(value: object) -> list[Line]:
+    """A typed result as lines for the terminal."""
+    raise TypeError(f"no text rendering for {type(value).__name__}")
 
 
 def cite_line(s: SourceInfo) -> str:
@@ -39,8 +143,8 @@ def cite_line(s: SourceInfo) -> str:
     return f"{s.title}" + (f" — {extra}" if extra else "")
 
 
-def answer_text(a: Answer) -> str:
-    """A readable answer for the terminal."""
+@to_text.register
+def _(a: Answer) -> list[Line]:
     lines = [a.text, ""]
     for c in a.citations:
         lines.append(f"[{c.n}] {cite_line(c.source)} ({c.source.path}, characters {c.start}–{c.end})")
@@ -51,4 +155,79 @@ def answer_text(a: Answer) -> str:
         for r in a.passages:
             snippet = " ".join(r.hit.passage.text.split())
             lines.append(f"  {r.rank}. {snippet[:200]}{'…' if len(snippet) > 200 else ''} — {cite_line(r.hit.source)}")
-    return "\n".join(lines).rstrip()
+    return [Line("\n".join(lines).rstrip())]
+
+
+@to_text.register
+def _(r: UpdateReport) -> list[Line]:
+    out = [Line(f"warning: {w}", err=True) for w in r.warnings]
+    if r.generation is None:
+        return [*out, Line(f"index is up to date: {r.sources} articles, {r.passages} passages")]
+    return [*out, Line(
+        f"indexed {r.sources} articles, {r.passages} passages "
+        f"({len(r.plan.new)} new, {len(r.plan.changed)} changed, {len(r.plan.deleted)} removed; "
+        f"{r.embedded} passages embedded, {r.reused} reused)")]
+
+
+@to_text.register
+def _(s: Status) -> list[Line]:
+    model = s.model
+    lines = [
+        f"archive:  {s.archive_sources} articles",
+        f"index:    {s.indexed_sources} articles, {s.passages} passages"
+        + (f", model {model.name} ({model.dim} dims, {model.backend}), built {s.built}" if model else " (not built)"),
+    ]
+    for kind, ids in (("new", s.plan.new), ("changed", s.plan.changed), ("deleted", s.plan.deleted)):
+        if ids:
+            lines.append(f"{kind + ':':9} " + ", ".join(ids))
+    lines.append("up to date" if s.up_to_date else "stale: run `assistant index`")
+    return [Line("\n".join(lines))]
+
+
+@to_text.register
+def _(s: Source) -> list[Line]:
+    meta = ", ".join(x for x in (s.publisher, s.published) if x)
+    return [Line(f"{s.id}  {s.title}" + (f"  ({meta})" if meta else ""))]
+
+
+@to_text.register
+def _(i: AddItem) -> list[Line]:
+    if i.status == "added":
+        return [Line(f"added {i.path}"), *(Line(f"warning: {w}", err=True) for w in i.warnings)]
+    if i.status == "skipped":
+        return [Line(i.message or "", err=True)]
+    return [Line(f"error: {i.message}", err=True)]
+
+
+@to_text.register
+def _(a: Added) -> list[Line]:
+    return [line for i in a.items for line in to_text(i)] + (to_text(a.index) if a.index else [])
+
+
+@to_text.register
+def _(r: Removed) -> list[Line]:
+    lines = [Line(f"removed {sid} (kept as {path})") for sid, path in r.moved.items()]
+    return lines + (to_text(r.index) if r.index else [])
+
+
+@to_text.register
+def _(q: QuestionFailed) -> list[Line]:
+    return [Line(f"error: {q.error}")]
+
+
+@to_text.register
+def _(run: GoldRun) -> list[Line]:
+    lines = [Line("\n\n".join(reports.table(run.results, split) for split in ("all", "tune", "heldout")))]
+    if run.saved:
+        lines.append(Line(f"\nsaved {run.saved} and {run.saved.removesuffix('.json')}.png"))
+    return lines
+
+
+@to_text.register
+def _(run: BeirRun) -> list[Line]:
+    lines = [f"{run.dataset}: {run.documents:,} documents, {run.queries} queries",
+             f"{'mode':<8}{'nDCG@10':>10}{'R@100':>10}"]
+    for mode in ("dense", "bm25", "hybrid"):
+        if mode in run.modes:
+            lines.append(f"{mode:<8}{run.modes[mode]['ndcg@10']:>10.3f}{run.modes[mode]['recall@100']:>10.3f}")
+    return [Line("\n".join(lines))]

@@ -33,6 +33,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -68,16 +69,17 @@ def make_encoders(folder: Path) -> tuple[dict[str, object], dict[str, float]]:
     """The four encoders of the packaged model, and the size in MB of each one's weights."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from assistant.index import embed, onnx as _onnx
     from assistant.config import Settings
+    from assistant.index import embed
+    from assistant.index import onnx as _onnx
 
-    torch_encoder = embed.load_encoder(Settings(root=folder))
+    torch_encoder = embed.load_model(Settings(root=folder))
     model_dir = Path(torch_encoder.location)
-    _onnx.export(torch_encoder._model, torch_encoder.name, model_dir, folder)
+    _onnx.export(torch_encoder.model, torch_encoder.name, model_dir, folder)
     fp32 = _onnx.paths(folder, torch_encoder.name)[0]
     int8, tensor = _onnx.int8_path(folder, torch_encoder.name), fp32.with_name("int8-tensor.onnx")
     quantize_dynamic(fp32, tensor, per_channel=False, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"])
-    max_tokens = torch_encoder._model.get_max_seq_length()
+    max_tokens = torch_encoder.model.get_max_seq_length()
     encoders = {"torch": torch_encoder,
                 "onnx": _onnx.OnnxEncoder(torch_encoder.name, fp32, model_dir, max_tokens),
                 "onnx-int8": _onnx.OnnxEncoder(torch_encoder.name, int8, model_dir, max_tokens),
@@ -109,14 +111,14 @@ def corpus_sample(limit: int) -> list[str]:
     return list(corpus.values())[:limit]
 
 
-def gold_run(settings: object) -> dict[str, float]:
-    """Hybrid gold-set metrics with the five seed articles indexed under ``settings``."""
-    from assistant.index import update as indexer
-    from assistant.evals.runner import load_gold, run_suite
+def gold_run(assistant: Any) -> dict[str, float]:
+    """Hybrid gold-set metrics with the five seed articles indexed by ``assistant``."""
+    from assistant.evals.gold import load_gold
+    from assistant.evals.runner import run_suite
 
-    shutil.copytree(ROOT / "sources", settings.sources_dir)
-    indexer.update(settings)
-    report = run_suite(load_gold(ROOT / "evals" / "gold.jsonl"), settings)["hybrid"]["all"]
+    shutil.copytree(ROOT / "sources", assistant.settings.sources_dir)
+    assistant.update()
+    report = run_suite(load_gold(ROOT / "evals" / "gold.jsonl"), assistant)["hybrid"]["all"]
     keys = ("mrr@10", "ndcg@10", "recall@1", "recall@10", "abstention_precision", "abstention_recall",
             "false_abstention_rate")
     return {k: report[k] for k in keys}
@@ -126,11 +128,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sample", type=int, default=500, help="SciFact abstracts for the cosine check")
     args = parser.parse_args()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-    from assistant.index import embed
-    from assistant.evals.beir import evaluate_beir
     from assistant.config import Settings
+    from assistant.evals.beir import evaluate_beir
+    from assistant.index import embed
+    from assistant.session import Assistant
 
     report: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
                     "sentence_transformers_onnx_backend": sentence_transformers_onnx(), "backends": {}}
@@ -141,17 +142,16 @@ def main() -> None:
         for backend in BACKENDS:
             name = f"all-MiniLM-L6-v2+{backend}"
             timed = Timed(encoders[backend], name)
-            embed.register(name, lambda _settings, timed=timed: timed)
             vectors = embed.encode_batches(encoders[backend], sample, 32)
             cosine = np.sum(vectors * reference, axis=1)
             print(f"{backend}: SciFact", file=sys.stderr)
-            beir = evaluate_beir(SCIFACT, Settings(root=Path(tmp) / backend / "beir", model=name),
-                                 modes=("dense", "hybrid"), progress=True)
+            beir = evaluate_beir(SCIFACT, Assistant(Settings(root=Path(tmp) / backend / "beir"), timed),
+                                 modes=("dense", "hybrid"), progress=True).modes
             speed = {"passages": timed.batch_texts, "passages_per_s": timed.batch_texts / timed.batch_seconds,
                      "query_encode_p50_ms": 1000 * statistics.median(timed.single)}
             timed.reset()
             print(f"{backend}: gold set", file=sys.stderr)
-            gold = gold_run(Settings(root=Path(tmp) / backend / "gold", model=name))
+            gold = gold_run(Assistant(Settings(root=Path(tmp) / backend / "gold"), timed))
             report["backends"][backend] = {
                 **speed, "weights_mb": sizes[backend], "cosine_to_torch_mean": float(cosine.mean()),
                 "cosine_to_torch_min": float(cosine.min()), "scifact_dense_ndcg@10": beir["dense"]["ndcg@10"],

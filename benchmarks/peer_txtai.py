@@ -32,15 +32,17 @@ def ndcg(results: dict[str, list[tuple[str, float]]], qrels: dict[str, dict[str,
 
 
 def ours(corpus: dict[str, str], queries: dict[str, str]) -> tuple[float, list[float], dict]:
-    from assistant.index import embed
-    from assistant.evals.beir import build_temporary_index
-    from assistant.config import Settings
     from assistant.answer.retrieve import Retriever
+    from assistant.config import Settings
+    from assistant.evals.beir import build_temporary_index
+    from assistant.session import Assistant
 
     with tempfile.TemporaryDirectory() as tmp:
-        embed.load_encoder(Settings())  # model loading is not part of either build
+        assistant = Assistant(Settings())
+        assistant.encoders.model()  # model loading is not part of either build
         t0 = time.perf_counter()
-        retriever = Retriever(build_temporary_index(corpus, Settings(), Path(tmp), progress=False))
+        encoders = build_temporary_index(corpus, assistant.encoders, Path(tmp), progress=False)
+        retriever = Retriever.open(encoders.settings, encoders)
         build = time.perf_counter() - t0
         times, results = [], {}
         for qid, q in queries.items():

@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 SCIFACT = ROOT.parent / "shared" / "benchmarks" / "scifact"
@@ -55,22 +56,20 @@ def write_archive(folder: Path, limit: int) -> int:
     return n
 
 
-def latency(settings: object, questions: list[str]) -> dict[str, float]:
+def latency(assistant: Any, questions: list[str]) -> dict[str, float]:
     """Warm ``ask`` against one encode + one exact FAISS search, question by question, same encoder."""
     import faiss
     import numpy as np
 
-    from assistant.answer.quotes import ask, shared_retriever
-
-    retriever = shared_retriever(settings)
+    retriever = assistant.retriever()
     flat = faiss.IndexFlatIP(retriever.matrix.shape[1])
     flat.add(retriever.matrix)
     for q in questions[:5]:
-        ask(q, settings, retriever=retriever)
+        assistant.ask(q)
     asked, floor = [], []
     for q in questions:
         t0 = time.perf_counter()
-        ask(q, settings, retriever=retriever)
+        assistant.ask(q)
         asked.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         flat.search(np.asarray(retriever.encoder.encode([q])), 20)
@@ -86,15 +85,15 @@ def seeds_latency() -> dict[str, float]:
     """The same on the five seed articles and the gold questions, in a fresh copy of sources/."""
     import shutil
 
-    from assistant.index import update as indexer
     from assistant.config import Settings
+    from assistant.evals.gold import load_gold
+    from assistant.session import Assistant
 
     with tempfile.TemporaryDirectory(prefix="bench-seeds-") as tmp:
         shutil.copytree(ROOT / "sources", Path(tmp) / "sources")
-        settings = Settings(root=Path(tmp))
-        indexer.update(settings)
-        rows = [json.loads(x) for x in (ROOT / "evals" / "gold.jsonl").read_text().splitlines() if x.strip()]
-        return latency(settings, [r["question"] for r in rows])
+        assistant = Assistant(Settings(root=Path(tmp)))
+        assistant.update()
+        return latency(assistant, [q.question for q in load_gold(ROOT / "evals" / "gold.jsonl")])
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -108,31 +107,34 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=100)
     args = parser.parse_args()
 
-    from assistant.index import embed, store, update as indexer
-    from assistant.evals.beir import load_beir
     from assistant.config import Settings
+    from assistant.evals.beir import load_beir
+    from assistant.index import embed, store
+    from assistant.session import Assistant
 
     report: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()}}
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
         settings = Settings(root=Path(tmp))
+        assistant = Assistant(settings)
         articles = write_archive(settings.sources_dir, args.articles)
-        encoder = embed.load_encoder(settings)  # loaded before timing: both sides use the same model
+        encoder = embed.load_model(settings)  # loaded before timing: both sides use the same model
+        assistant.encoders.model()  # as it was before: the model, not the build, is loaded here
         print(f"{articles:,} articles in {tmp}", file=sys.stderr)
 
         t0 = time.perf_counter()
-        built = indexer.update(settings, rebuild=True, progress=True)
+        built = assistant.update(rebuild=True, progress=True)
         build_s = time.perf_counter() - t0
         texts = [p.text for p in store.load(settings).passages]
         t0 = time.perf_counter()
-        encoder._model.encode(texts, batch_size=settings.batch_size, normalize_embeddings=True,
+        encoder.model.encode(texts, batch_size=settings.batch_size, normalize_embeddings=True,
                               convert_to_numpy=True, show_progress_bar=False)
         floor_s = time.perf_counter() - t0
-        own = embed.load_passage_encoder(settings)
+        own = assistant.encoders.passage()
         t0 = time.perf_counter()
         embed.encode_batches(own, texts, settings.batch_size)
         own_floor_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        indexer.update(settings, rebuild=True)
+        assistant.update(rebuild=True)
         rebuild_s = time.perf_counter() - t0
         n = built.passages
         report["build"] = {"articles": articles, "passages": n, "backend": settings.backend, "seconds": build_s,
@@ -144,13 +146,13 @@ def main() -> None:
 
         (settings.sources_dir / "brindle-pilot.md").write_text(NEW_ARTICLE, encoding="utf-8")
         t0 = time.perf_counter()
-        added = indexer.update(settings)
+        added = assistant.update()
         add_s = time.perf_counter() - t0
         report["incremental"] = {"embedded": added.embedded, "seconds": add_s, "full_build_seconds": build_s,
                                  "share_of_full_build": add_s / build_s}
 
         _, queries, _ = load_beir(SCIFACT, "test")
-        report["query"] = latency(settings, list(queries.values())[: args.queries])
+        report["query"] = latency(assistant, list(queries.values())[: args.queries])
     report["seeds_query"] = seeds_latency()
 
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -34,11 +35,11 @@ def corpus() -> list[tuple[str, str]]:
     return [(str(r["_id"]), f"{r.get('title') or ''}\n{r.get('text') or ''}".strip()) for r in rows]
 
 
-def vectors(texts: list[str], settings: object) -> np.ndarray:
+def vectors(texts: list[str], assistant: Any) -> np.ndarray:
     from assistant.index import embed
 
-    encoder = embed.load_passage_encoder(settings)  # also exports the model into the index, for questions
-    cache = CACHE.with_name(f"{CACHE.stem}-{settings.backend}.npy")
+    encoder = assistant.encoders.passage()  # also exports the model into the index, for questions
+    cache = CACHE.with_name(f"{CACHE.stem}-{assistant.settings.backend}.npy")
     if cache.exists():
         cached = np.load(cache)
         if len(cached) == len(texts):
@@ -60,19 +61,19 @@ def main() -> None:
 
     import faiss
 
-    from assistant.index import lexical, store
-    from assistant.answer.quotes import ask
-    from assistant.evals.beir import load_beir
     from assistant.config import Settings
-    from assistant.answer.retrieve import Retriever
+    from assistant.evals.beir import load_beir
+    from assistant.index import store
+    from assistant.index.chunk import sentence_spans
+    from assistant.session import Assistant
     from assistant.types import Passage
 
     docs = corpus()
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
         settings = Settings(root=Path(tmp))
-        base = vectors([t for _, t in docs], settings)
-        from assistant.index.chunk import sentence_spans
+        assistant = Assistant(settings)
+        base = vectors([t for _, t in docs], assistant)
 
         # Sentences as the indexer records them; a copy's final word extends its last sentence.
         spans = [sentence_spans(text, 0, len(text)) or [(0, len(text))] for _, text in docs]
@@ -85,19 +86,17 @@ def main() -> None:
                 sentences = (*sent[:-1], (sent[-1][0], len(body)))
                 passages.append(Passage(f"d{did}-{c}#0", f"d{did}-{c}", body, 0, len(body), sentences))
         matrix = np.concatenate(rows).astype(np.float32)
-        sources = {p.source_id: {"path": p.source_id, "sha256": "", "passages": 1, "title": p.source_id}
+        sources = {p.source_id: store.SourceEntry(path=p.source_id, sha256="", passages=1, title=p.source_id)
                    for p in passages}
-        manifest = {"model": {"name": settings.model, "dim": int(matrix.shape[1]), "backend": settings.backend},
-                    "chunker": {"scale": True},
-                    "sources": sources}
-        texts = [p.text for p in passages]
+        manifest = store.Manifest(model=store.ModelInfo(settings.model, int(matrix.shape[1]), settings.backend),
+                                  chunker=store.ChunkerInfo(version=0, max_chars=0), built="", sources=sources)
         t0 = time.perf_counter()
-        path = store.write(settings, manifest, passages, matrix, extra=lambda d: lexical.build(texts, d / lexical.FOLDER))
+        path = store.write_index(settings, manifest, passages, matrix)
         write_s = time.perf_counter() - t0
         disk = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
         t0 = time.perf_counter()
-        retriever = Retriever(settings)
+        retriever = assistant.retriever()
         load_s = time.perf_counter() - t0
         _, queries, _ = load_beir(SCIFACT, "test")
         qs = list(queries.values())[: args.queries]
@@ -109,11 +108,11 @@ def main() -> None:
         hnsw_build_s = time.perf_counter() - t0
         hnsw.hnsw.efSearch = 64
         for q in qs[:5]:
-            ask(q, settings, retriever=retriever)
+            assistant.ask(q)
         asked, floor, exact_s, approx, hits = [], [], [], [], []
         for q in qs:
             t0 = time.perf_counter()
-            ask(q, settings, retriever=retriever)
+            assistant.ask(q)
             asked.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             qv = np.asarray(retriever.encoder.encode([q]))

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from assistant.index import embed
 from assistant.config import Settings
+from assistant.session import Assistant
 
 SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
 FAKE_MODEL = "test-hash"
@@ -47,15 +47,19 @@ def _isolate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def encoder() -> Iterator[HashEncoder]:
-    enc = HashEncoder()
-    embed.register(FAKE_MODEL, lambda settings: enc)
-    yield enc
+def encoder() -> HashEncoder:
+    return HashEncoder()
 
 
 @pytest.fixture
 def settings(tmp_path: Path, encoder: HashEncoder) -> Settings:
     return Settings(root=tmp_path, model=FAKE_MODEL, lock_timeout=0.5)
+
+
+@pytest.fixture
+def assistant(settings: Settings, encoder: HashEncoder) -> Assistant:
+    """An Assistant over ``settings`` that embeds with the fake encoder."""
+    return Assistant(settings, encoder)
 
 
 def seed_files() -> list[Path]:

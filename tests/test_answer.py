@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from assistant.answer.quotes import QuestionError, ask
+from assistant.answer.group import same_quote, similarity
+from assistant.answer.retrieve import Filters
 from assistant.cli import cli
 from assistant.config import Settings
-from assistant.answer.group import same_quote, similarity
-from assistant.index.update import update
-from assistant.answer.retrieve import Filters
+from assistant.errors import QuestionError
+from assistant.session import Assistant
 from assistant.sources import add
-from conftest import seed_files
+from conftest import HashEncoder, seed_files
 
 ANSWERABLE = [
     "How many referrals were there in 2019-20?", "Who led the review?", "What is Triple P?",
@@ -34,24 +34,25 @@ OFF_TOPIC = [
 
 
 @pytest.fixture(scope="module")
-def real(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def real(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
     """The five seeds indexed with the real model, built once and only read by the tests."""
     settings = Settings(root=tmp_path_factory.mktemp("real"))
     for path in seed_files():
         add(str(path), settings, publisher="CYP Now", published="2021-06-17") if path.name.startswith("004") \
             else add(str(path), settings)
-    update(settings)
-    return settings
+    assistant = Assistant(settings)
+    assistant.update()
+    return assistant
 
 
-def file_text(settings: Settings, path: str) -> str:
-    return (settings.root / path).read_bytes().decode("utf-8")
+def file_text(assistant: Assistant, path: str) -> str:
+    return (assistant.settings.root / path).read_bytes().decode("utf-8")
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("question", ANSWERABLE + OFF_TOPIC + ["Jenga", "642,980", "What about teenagers and gangs?"])
-def test_every_quote_and_passage_is_an_exact_slice(real: Settings, question: str) -> None:
-    answer = ask(question, real)
+def test_every_quote_and_passage_is_an_exact_slice(real: Assistant, question: str) -> None:
+    answer = real.ask(question)
     assert len(answer.passages) == 5  # never vacuous: every question gets its nearest passages
     for c in answer.citations:
         assert file_text(real, c.source.path)[c.start : c.end] == c.quote
@@ -66,40 +67,40 @@ def test_every_quote_and_passage_is_an_exact_slice(real: Settings, question: str
 
 @pytest.mark.slow
 @pytest.mark.parametrize("question", ANSWERABLE)
-def test_answerable_questions_are_answered(real: Settings, question: str) -> None:
-    assert not ask(question, real).abstained
+def test_answerable_questions_are_answered(real: Assistant, question: str) -> None:
+    assert not real.ask(question).abstained
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("question", OFF_TOPIC)
-def test_off_topic_questions_abstain_with_nearest_passages(real: Settings, question: str) -> None:
-    answer = ask(question, real)
+def test_off_topic_questions_abstain_with_nearest_passages(real: Assistant, question: str) -> None:
+    answer = real.ask(question)
     assert answer.abstained and answer.text.startswith("The articles do not answer this question.")
     assert not answer.citations and len(answer.passages) == 5
 
 
-def test_a_question_naming_what_no_article_mentions_abstains(indexed: Settings) -> None:
+def test_a_question_naming_what_no_article_mentions_abstains(indexed: Assistant) -> None:
     from assistant.answer.quotes import ABSTENTION
 
-    answer = ask("What did Ofsted and Labour say about the Jenga tower?", indexed)
+    answer = indexed.ask("What did Ofsted and Labour say about the Jenga tower?")
     assert answer.abstained and answer.text == f"{ABSTENTION} No article mentions Ofsted or Labour."
     assert answer.passages  # the nearest passages are still listed
     for question in ("What did Josh MacAlister say about the Jenga tower?",  # named in the articles
                      "What did the DfE say about the Jenga tower?",  # acronyms are not checked
                      "Jenga tower: what did the review say?"):  # an opening word is not a name
-        assert not ask(question, indexed).abstained, question
+        assert not indexed.ask(question).abstained, question
 
 
 @pytest.mark.slow
-def test_figures_and_terms_are_found(real: Settings) -> None:
-    assert "642,980 referrals" in ask("How many referrals were there in 2019-20?", real).citations[0].quote
-    assert "Section 47" in ask("Section 47 enquiries", real, mode="bm25").citations[0].quote
-    assert "Triple P" in ask("What is Triple P?", real).citations[0].quote
+def test_figures_and_terms_are_found(real: Assistant) -> None:
+    assert "642,980 referrals" in real.ask("How many referrals were there in 2019-20?").citations[0].quote
+    assert "Section 47" in real.ask("Section 47 enquiries", mode="bm25").citations[0].quote
+    assert "Triple P" in real.ask("What is Triple P?").citations[0].quote
 
 
 @pytest.mark.slow
-def test_jenga_quote_appears_once_with_four_sources(real: Settings) -> None:
-    answer = ask("What did MacAlister say the system was like? Jenga held together with Sellotape", real)
+def test_jenga_quote_appears_once_with_four_sources(real: Assistant) -> None:
+    answer = real.ask("What did MacAlister say the system was like? Jenga held together with Sellotape")
     jenga = [c for c in answer.citations if "tower of Jenga held together with Sellotape" in c.quote]
     assert len(jenga) == 1
     sources = {jenga[0].source.id} | {loc.source.id for loc in jenga[0].also_in}
@@ -132,21 +133,23 @@ def test_grouping_merges_copies_but_not_different_statements() -> None:
                       Settings().group_threshold)
 
 
-def test_questions_that_are_empty_or_too_long(archive: Settings) -> None:
+def test_questions_that_are_empty_or_too_long(archive: Settings, encoder: HashEncoder) -> None:
     for bad, message in [("", "empty"), ("   \n\t", "empty"), ("x" * 2001, "keep it under 2,000")]:
         with pytest.raises(QuestionError, match=message):
-            ask(bad, archive)
+            Assistant(archive, encoder).ask(bad)
 
 
 def _cli(settings: Settings, *args: str, stdin: str | None = None) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, ["--root", str(settings.root), "--model", settings.model, *args], input=stdin)
+    encoder = HashEncoder()
+    result = CliRunner().invoke(cli, ["--root", str(settings.root), "--model", settings.model, *args], input=stdin,
+                                obj=lambda s: Assistant(s, encoder))
     return result.exit_code, result.stdout, result.stderr
 
 
 @pytest.fixture
-def indexed(archive: Settings) -> Settings:
-    update(archive)
-    return archive.replace(abstain_below=0.0)
+def indexed(archive: Settings, encoder: HashEncoder) -> Assistant:
+    Assistant(archive, encoder).update()
+    return Assistant(archive.replace(abstain_below=0.0), encoder)
 
 
 def _check_source(src: dict, root: Path) -> None:
@@ -156,8 +159,8 @@ def _check_source(src: dict, root: Path) -> None:
                                                    for k in ("publisher", "author", "published"))
 
 
-def test_json_contract(indexed: Settings) -> None:
-    code, out, err = _cli(indexed, "ask", "--json", "--k", "3", "How many referrals were there?")
+def test_json_contract(indexed: Assistant) -> None:
+    code, out, err = _cli(indexed.settings, "ask", "--json", "--k", "3", "How many referrals were there?")
     assert code == 0, err
     data = json.loads(out)
     assert set(data) == {"question", "abstained", "answer", "citations", "passages"}
@@ -165,7 +168,7 @@ def test_json_contract(indexed: Settings) -> None:
     assert len(data["passages"]) == 3 and [p["rank"] for p in data["passages"]] == [1, 2, 3]
     for p in data["passages"]:
         assert set(p) == {"rank", "score", "text", "start", "end", "source", "also_in"}
-        _check_source(p["source"], indexed.root)
+        _check_source(p["source"], indexed.settings.root)
         assert file_text(indexed, p["source"]["path"])[p["start"] : p["end"]] == p["text"]
     for c in data["citations"]:
         assert set(c) == {"n", "quote", "start", "end", "source", "also_in"}
@@ -174,9 +177,9 @@ def test_json_contract(indexed: Settings) -> None:
             assert set(loc) == {"id", "path", "start", "end"}
 
 
-def test_batch_mode_reads_json_lines_from_stdin(indexed: Settings) -> None:
+def test_batch_mode_reads_json_lines_from_stdin(indexed: Assistant) -> None:
     stdin = "How many referrals were there?\n\nWho led the review?\n" + "x" * 2001 + "\n"
-    code, out, _ = _cli(indexed, "ask", "--json", "-", stdin=stdin)
+    code, out, _ = _cli(indexed.settings, "ask", "--json", "-", stdin=stdin)
     rows = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and len(rows) == 3
     assert rows[0]["question"] == "How many referrals were there?" and "citations" in rows[0]
@@ -184,31 +187,32 @@ def test_batch_mode_reads_json_lines_from_stdin(indexed: Settings) -> None:
     assert "keep it under 2,000" in rows[2]["error"]
 
 
-def test_ask_errors_are_one_line(settings: Settings, indexed: Settings) -> None:
-    code, _, err = _cli(indexed, "ask", "   ")
+def test_ask_errors_are_one_line(settings: Settings, indexed: Assistant) -> None:
+    code, _, err = _cli(indexed.settings, "ask", "   ")
     assert code == 1 and err.strip() == "Error: the question is empty; ask something about the articles"
     code, _, err = _cli(settings.replace(root=settings.root / "elsewhere"), "ask", "Who?")
     assert code == 1 and "run `assistant index`" in err and len(err.strip().splitlines()) == 1
-    code, _, err = _cli(indexed, "ask", "--source", "nope", "Who?")
+    code, _, err = _cli(indexed.settings, "ask", "--source", "nope", "Who?")
     assert code == 1 and "no such source: nope" in err
 
 
-def test_filters(indexed: Settings) -> None:
+def test_filters(indexed: Assistant) -> None:
     cyp = "care-review-lays-out-key-reforms-for-shaky-social-care"
-    one = ask("What did the review find?", indexed, filters=Filters(sources=(cyp,)))
+    one = indexed.ask("What did the review find?", filters=Filters(sources=(cyp,)))
     assert one.passages and {r.hit.source.id for r in one.passages} == {cyp}
     assert {c.source.id for c in one.citations} <= {cyp}
-    none = ask("What did the review find?", indexed, filters=Filters(publishers=("Nobody Weekly",)))
+    none = indexed.ask("What did the review find?", filters=Filters(publishers=("Nobody Weekly",)))
     assert none.abstained and not none.passages
 
 
-def test_date_and_publisher_filters(tmp_path: Path, encoder: object, seed_paths: list[Path]) -> None:
+def test_date_and_publisher_filters(tmp_path: Path, encoder: HashEncoder, seed_paths: list[Path]) -> None:
     settings = Settings(root=tmp_path, model="test-hash", abstain_below=0.0)
     add(str(seed_paths[4]), settings, publisher="CYP Now", published="2021-06-17")
     add(str(seed_paths[0]), settings)
-    update(settings)
-    june = ask("Jenga", settings, filters=Filters(since="2021-06-01", until="2021-06-30"))
+    assistant = Assistant(settings, encoder)
+    assistant.update()
+    june = assistant.ask("Jenga", filters=Filters(since="2021-06-01", until="2021-06-30"))
     assert june.passages and all(r.hit.source.publisher == "CYP Now" for r in june.passages)
-    assert not ask("Jenga", settings, filters=Filters(since="2022-01-01")).passages
-    cyp = ask("Jenga", settings, filters=Filters(publishers=("cyp now",)))
+    assert not assistant.ask("Jenga", filters=Filters(since="2022-01-01")).passages
+    cyp = assistant.ask("Jenga", filters=Filters(publishers=("cyp now",)))
     assert cyp.passages and all(r.hit.source.published == "2021-06-17" for r in cyp.passages)

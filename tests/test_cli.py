@@ -9,26 +9,30 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from assistant.index import store
 from assistant.cli import cli
 from assistant.config import Settings
+from assistant.index import store
+from assistant.session import Assistant
 from conftest import FAKE_MODEL, HashEncoder
 
 
-def run(settings: Settings, *args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, ["--root", str(settings.root), "--model", settings.model, *args])
+def run(settings: Settings, *args: str, encoder: HashEncoder | None = None) -> tuple[int, str, str]:
+    """The command line, with the fake encoder handed in when the settings name it."""
+    encoder = encoder or (HashEncoder() if settings.model == FAKE_MODEL else None)
+    result = CliRunner().invoke(cli, ["--root", str(settings.root), "--model", settings.model, *args],
+                                obj=lambda s: Assistant(s, encoder))
     return result.exit_code, result.stdout, result.stderr
 
 
 def test_add_then_index_and_status_json(settings: Settings, seed_paths: list[Path], encoder: HashEncoder) -> None:
-    code, out, _ = run(settings, "add", "--json", *map(str, seed_paths))
+    code, out, _ = run(settings, "add", "--json", *map(str, seed_paths), encoder=encoder)
     data = json.loads(out)
     assert code == 0 and [r["status"] for r in data["results"]] == ["added"] * 5
     assert data["index"]["sources"] == 5 and data["index"]["embedded"] == encoder.encoded > 0
     code, out, _ = run(settings, "index", "--status", "--json")
     info = json.loads(out)
     assert code == 0 and info["up_to_date"] and info["indexed_sources"] == 5
-    assert info["model"] == {"name": FAKE_MODEL, "dim": 64, "backend": "registered"}
+    assert info["model"] == {"name": FAKE_MODEL, "dim": 64, "backend": "custom"}
     code, out, _ = run(settings, "index")
     assert code == 0 and out.startswith("index is up to date: 5 articles")
 
@@ -73,15 +77,15 @@ def test_sources_lists_the_archive(archive: Settings) -> None:
 
 @pytest.mark.slow
 def test_real_model_builds_a_searchable_index(tmp_path: Path, seed_paths: list[Path]) -> None:
-    from assistant.index.embed import load_encoder
+    from assistant.index.embed import load_model
 
     settings = Settings(root=tmp_path)
     code, out, err = run(settings, "add", *map(str, seed_paths))
     assert code == 0, err
     snap = store.load(settings)
-    assert snap.manifest["model"] == {"name": "all-MiniLM-L6-v2", "dim": 384, "backend": "onnx-int8"}
+    assert snap.manifest.model == store.ModelInfo("all-MiniLM-L6-v2", 384, "onnx-int8")
     matrix = snap.dense_matrix()
     assert np.allclose(np.linalg.norm(matrix, axis=1), 1.0, atol=1e-4)
-    query = load_encoder(settings).encode(["How many referrals were there in 2019-20?"])
+    query = load_model(settings).encode(["How many referrals were there in 2019-20?"])
     _, ids = snap.vectors.search(query, 3)
     assert any("642,980 referrals" in snap.passages[i].text for i in ids[0])

@@ -8,12 +8,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from assistant.evals.beir import evaluate_beir, load_beir
 from assistant.cli import cli
 from assistant.config import Settings
 from assistant.errors import AssistantError
-from assistant.evals.runner import load_gold, metrics
-from assistant.index.update import update
+from assistant.evals.beir import evaluate_beir, load_beir
+from assistant.evals.gold import load_gold
+from assistant.evals.runner import metrics
+from assistant.session import Assistant
+from conftest import HashEncoder
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -57,12 +59,12 @@ def test_beir_loader_refuses_other_folders(tmp_path: Path) -> None:
         load_beir(tmp_path)
 
 
-def test_beir_evaluation_in_a_temporary_index(settings: Settings) -> None:
-    report = evaluate_beir(FIXTURES / "beir", settings)
-    assert report["documents"] == 4 and report["queries"] == 2
+def test_beir_evaluation_in_a_temporary_index(settings: Settings, assistant: Assistant) -> None:
+    report = evaluate_beir(FIXTURES / "beir", assistant)
+    assert report.documents == 4 and report.queries == 2
     for mode in ("dense", "bm25", "hybrid"):
-        assert report[mode]["recall@100"] == 1.0 and 0.0 < report[mode]["ndcg@10"] <= 1.0
-    assert report["bm25"]["ndcg@10"] == 1.0  # each query shares its words with its one relevant document
+        assert report.modes[mode]["recall@100"] == 1.0 and 0.0 < report.modes[mode]["ndcg@10"] <= 1.0
+    assert report.modes["bm25"]["ndcg@10"] == 1.0  # each query shares its words with its one relevant document
     assert not settings.index_dir.exists()  # the archive's own index is untouched
 
 
@@ -73,8 +75,8 @@ def test_gold_set_file_is_checked(tmp_path: Path) -> None:
         load_gold(path)
 
 
-def test_eval_end_to_end_on_a_fixture_archive(archive: Settings) -> None:
-    update(archive)
+def test_eval_end_to_end_on_a_fixture_archive(archive: Settings, encoder: HashEncoder) -> None:
+    Assistant(archive, encoder).update()
     gold = archive.root / "gold.jsonl"
     rows = [
         {"id": "q1", "question": "How many referrals were there in 2019-20?", "answers": ["642,980 referrals"],
@@ -86,7 +88,7 @@ def test_eval_end_to_end_on_a_fixture_archive(archive: Settings) -> None:
     ]
     gold.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     result = CliRunner().invoke(cli, ["--root", str(archive.root), "--model", archive.model, "eval", "--gold",
-                                      str(gold), "--compare", "--json"])
+                                      str(gold), "--compare", "--json"], obj=lambda s: Assistant(s, encoder))
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert set(data) == {"saved", "dense", "bm25", "hybrid"}

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from assistant.config import Settings
-from assistant.evals.runner import load_gold
+from assistant.evals.gold import load_gold
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -16,7 +16,7 @@ import pytest
 from assistant.index import store
 from assistant.config import Settings
 from assistant.errors import IndexBusyError, IndexCorruptError, IndexMissingError
-from assistant.index.update import status, update
+from assistant.session import Assistant
 from conftest import HashEncoder, write_source
 
 NEW_BODY = (
@@ -25,27 +25,28 @@ NEW_BODY = (
 )
 
 
-def test_build_from_seeds_records_manifest_and_exact_offsets(archive: Settings) -> None:
-    report = update(archive)
+def test_build_from_seeds_records_manifest_and_exact_offsets(archive: Settings, encoder: HashEncoder) -> None:
+    report = Assistant(archive, encoder).update()
     snap = store.load(archive)
     assert report.sources == 5 and report.passages == len(snap.passages) > 20
-    assert snap.manifest["model"] == {"name": "test-hash", "dim": 64, "backend": "registered"}
-    assert snap.manifest["chunker"]["max_chars"] == archive.chunk_chars
-    assert snap.manifest["format"] == store.FORMAT_VERSION
-    assert len(snap.manifest["sources"]) == 5
-    for sid, entry in snap.manifest["sources"].items():
-        assert len(entry["sha256"]) == 64 and entry["path"] == f"sources/{sid}.md"
-    texts = {sid: (archive.root / e["path"]).read_bytes().decode("utf-8") for sid, e in snap.manifest["sources"].items()}
+    assert snap.manifest.model == store.ModelInfo("test-hash", 64, "custom")
+    assert snap.manifest.chunker.max_chars == archive.chunk_chars
+    assert snap.manifest.format == store.FORMAT_VERSION
+    assert len(snap.manifest.sources) == 5
+    for sid, entry in snap.manifest.sources.items():
+        assert len(entry.sha256) == 64 and entry.path == f"sources/{sid}.md"
+    assert all(len(f.sha256) == 64 and f.size > 0 for f in snap.manifest.files.values())
+    texts = {sid: (archive.root / e.path).read_bytes().decode("utf-8") for sid, e in snap.manifest.sources.items()}
     for p in snap.passages:
         assert texts[p.source_id][p.start : p.end] == p.text
 
 
 def test_adding_one_article_embeds_only_its_passages(archive: Settings, encoder: HashEncoder) -> None:
-    first = update(archive)
+    first = Assistant(archive, encoder).update()
     assert encoder.encoded == first.embedded == first.passages
     write_source(archive, "new-article", "A new article", NEW_BODY)
     before = encoder.encoded
-    report = update(archive)
+    report = Assistant(archive, encoder).update()
     new_passages = [p for p in store.load(archive).passages if p.source_id == "new-article"]
     assert report.plan.new == ("new-article",) and len(report.plan.unchanged) == 5
     assert report.embedded == len(new_passages) == encoder.encoded - before
@@ -53,10 +54,10 @@ def test_adding_one_article_embeds_only_its_passages(archive: Settings, encoder:
 
 
 def test_up_to_date_index_is_left_alone(archive: Settings, encoder: HashEncoder) -> None:
-    update(archive)
+    Assistant(archive, encoder).update()
     live = store.current_path(archive)
     before = encoder.encoded
-    report = update(archive)
+    report = Assistant(archive, encoder).update()
     assert report.generation is None and encoder.encoded == before
     assert store.current_path(archive) == live
 
@@ -64,82 +65,80 @@ def test_up_to_date_index_is_left_alone(archive: Settings, encoder: HashEncoder)
 def test_changed_article_reuses_vectors_of_unchanged_passages(settings: Settings, encoder: HashEncoder) -> None:
     settings = settings.replace(chunk_chars=120)  # one passage per paragraph
     path = write_source(settings, "story", "Story", NEW_BODY)
-    update(settings)
+    Assistant(settings, encoder).update()
     path.write_text(path.read_text(encoding="utf-8") + "\nA late paragraph was added to the story today.\n",
                     encoding="utf-8")
     before = encoder.encoded
-    report = update(settings)
+    report = Assistant(settings, encoder).update()
     texts = [p.text for p in store.load(settings).passages]
     assert report.plan.changed == ("story",)
     assert any("late paragraph" in t for t in texts)
     assert report.embedded == encoder.encoded - before < len(texts)
 
 
-def test_deleted_article_is_removed(archive: Settings) -> None:
-    update(archive)
+def test_deleted_article_is_removed(archive: Settings, encoder: HashEncoder) -> None:
+    Assistant(archive, encoder).update()
     victim = sorted(archive.sources_dir.glob("*.md"))[0]
     victim.unlink()
-    assert status(archive)["stale"]["deleted"] == [victim.stem]
-    report = update(archive)
+    assert Assistant(archive, encoder).status().plan.deleted == (victim.stem,)
+    report = Assistant(archive, encoder).update()
     snap = store.load(archive)
     assert report.plan.deleted == (victim.stem,)
-    assert victim.stem not in snap.manifest["sources"]
+    assert victim.stem not in snap.manifest.sources
     assert all(p.source_id != victim.stem for p in snap.passages)
-    assert status(archive)["up_to_date"] is True
+    assert Assistant(archive, encoder).status().up_to_date is True
 
 
-def test_status_reports_stale_sources(settings: Settings) -> None:
-    assert status(settings)["up_to_date"] is False
+def test_status_reports_stale_sources(settings: Settings, encoder: HashEncoder) -> None:
+    assistant = Assistant(settings, encoder)
+    assert assistant.status().up_to_date is False
     write_source(settings, "one", "One", NEW_BODY)
-    info = status(settings)
-    assert info["stale"]["new"] == ["one"] and info["passages"] == 0
-    update(settings)
-    info = status(settings)
-    assert info["up_to_date"] and info["indexed_sources"] == 1 and info["passages"] > 0
+    info = assistant.status()
+    assert info.plan.new == ("one",) and info.passages == 0
+    assistant.update()
+    info = assistant.status()
+    assert info.up_to_date and info.indexed_sources == 1 and info.passages > 0
 
 
 @pytest.mark.parametrize("name", [store.VECTORS, store.PASSAGES, store.MANIFEST])
-def test_truncated_index_file_is_reported_and_rebuild_recovers(archive: Settings, name: str) -> None:
-    update(archive)
+def test_truncated_index_file_is_reported_and_rebuild_recovers(archive: Settings, name: str, encoder: HashEncoder) -> None:
+    Assistant(archive, encoder).update()
     target = store.current_path(archive) / name
     target.write_bytes(target.read_bytes()[: target.stat().st_size // 2])
     with pytest.raises(IndexCorruptError, match=r"assistant index --rebuild"):
         store.load(archive)
     with pytest.raises(IndexCorruptError):
-        update(archive)
-    report = update(archive, rebuild=True)
-    assert store.load(archive).manifest["counts"]["passages"] == report.passages > 0
+        Assistant(archive, encoder).update()
+    report = Assistant(archive, encoder).update(rebuild=True)
+    assert store.load(archive).manifest.passages == report.passages > 0
 
 
-def test_missing_index_says_how_to_build_it(settings: Settings) -> None:
+def test_missing_index_says_how_to_build_it(settings: Settings, encoder: HashEncoder) -> None:
     with pytest.raises(IndexMissingError, match=r"run `assistant index`"):
         store.load(settings)
 
 
-def test_index_built_by_another_model_is_refused(archive: Settings) -> None:
-    from assistant.index import embed
-
-    update(archive)
+def test_index_built_by_another_model_is_refused(archive: Settings, encoder: HashEncoder) -> None:
+    Assistant(archive, encoder).update()
     other = HashEncoder(name="other-model", dim=32)
-    embed.register("other-model", lambda s: other)
     with pytest.raises(IndexCorruptError, match="test-hash.*--rebuild"):
-        update(archive.replace(model="other-model"))
+        Assistant(archive.replace(model="other-model"), other).update()
     assert other.encoded == 0
-    report = update(archive.replace(model="other-model"), rebuild=True)
-    assert store.load(archive).manifest["model"] == {"name": "other-model", "dim": 32, "backend": "registered"} and report.embedded > 0
+    report = Assistant(archive.replace(model="other-model"), other).update(rebuild=True)
+    assert store.load(archive).manifest.model == store.ModelInfo("other-model", 32, "custom") and report.embedded > 0
 
 
-def test_unreadable_article_keeps_its_indexed_version(settings: Settings) -> None:
+def test_unreadable_article_keeps_its_indexed_version(settings: Settings, encoder: HashEncoder) -> None:
     path = write_source(settings, "story", "Story", NEW_BODY)
-    update(settings)
-    count = store.load(settings).manifest["counts"]["passages"]
+    Assistant(settings, encoder).update()
+    count = store.load(settings).manifest.passages
     path.write_text("---\ntitle: [unclosed\n---\nbody\n", encoding="utf-8")
-    report = update(settings)
+    report = Assistant(settings, encoder).update()
     assert any("story" in w and "kept the indexed version" in w for w in report.warnings)
-    assert store.load(settings).manifest["counts"]["passages"] == count
+    assert store.load(settings).manifest.passages == count
 
 
-def test_lock_held_by_another_process_gives_a_clear_error(settings: Settings) -> None:
+def test_lock_held_by_another_process_gives_a_clear_error(settings: Settings, encoder: HashEncoder) -> None:
     write_source(settings, "one", "One", NEW_BODY)
     settings.index_dir.mkdir(parents=True)
     holder = subprocess.Popen(
@@ -150,20 +149,20 @@ def test_lock_held_by_another_process_gives_a_clear_error(settings: Settings) ->
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(IndexBusyError, match="another `assistant index`"):
-            update(settings)
+            Assistant(settings, encoder).update()
         assert store.current_path(settings) is None
     finally:
         holder.kill()
         holder.wait()
         holder.stdout.close()
-    assert update(settings).sources == 1
+    assert Assistant(settings, encoder).update().sources == 1
 
 
 _CRASHING_UPDATE = textwrap.dedent("""
     import os, signal, sys
     import numpy as np
-    from assistant.index import embed, update as indexer
     from assistant.config import Settings
+    from assistant.session import Assistant
 
     class Enc:
         name, dim = "test-hash", 64
@@ -172,7 +171,6 @@ _CRASHING_UPDATE = textwrap.dedent("""
             v = rng.normal(size=(len(texts), 64)).astype("float32")
             return v / np.linalg.norm(v, axis=1, keepdims=True)
 
-    embed.register("test-hash", lambda s: Enc())
     kill_at, calls = int(sys.argv[2]), [0]
     real_replace, real_fsync = os.replace, os.fsync
 
@@ -185,15 +183,15 @@ _CRASHING_UPDATE = textwrap.dedent("""
         return wrapped
 
     os.replace, os.fsync = step(real_replace), step(real_fsync)
-    indexer.update(Settings(root=sys.argv[1], model="test-hash"))
+    Assistant(Settings(root=sys.argv[1], model="test-hash"), Enc()).update()
     print("finished")
 """)
 
 
 @pytest.mark.parametrize("kill_at", range(1, 13))
-def test_killed_update_leaves_a_usable_index(settings: Settings, tmp_path: Path, kill_at: int) -> None:
+def test_killed_update_leaves_a_usable_index(settings: Settings, tmp_path: Path, kill_at: int, encoder: HashEncoder) -> None:
     write_source(settings, "one", "One", NEW_BODY)
-    update(settings)
+    Assistant(settings, encoder).update()
     write_source(settings, "two", "Two", NEW_BODY.replace("council", "charity"))
     script = tmp_path / "crash.py"
     script.write_text(_CRASHING_UPDATE, encoding="utf-8")
@@ -202,25 +200,25 @@ def test_killed_update_leaves_a_usable_index(settings: Settings, tmp_path: Path,
                          capture_output=True, text=True, env=env, timeout=120)
     assert run.returncode in (0, -signal.SIGKILL), run.stderr
     snap = store.load(settings)  # never damaged: the old generation or the new one
-    assert set(snap.manifest["sources"]) in ({"one"}, {"one", "two"})
+    assert set(snap.manifest.sources) in ({"one"}, {"one", "two"})
     if run.returncode == 0:
-        assert set(snap.manifest["sources"]) == {"one", "two"}
-    final = update(settings)
-    assert final.sources == 2 and store.load(settings).manifest["counts"]["passages"] == final.passages
+        assert set(snap.manifest.sources) == {"one", "two"}
+    final = Assistant(settings, encoder).update()
+    assert final.sources == 2 and store.load(settings).manifest.passages == final.passages
     assert not list(settings.index_dir.glob("*.tmp"))
 
 
-def test_generations_are_pruned(settings: Settings) -> None:
+def test_generations_are_pruned(settings: Settings, encoder: HashEncoder) -> None:
     for i in range(4):
         write_source(settings, f"a{i}", f"A{i}", NEW_BODY.replace("council", f"council {i}"))
-        update(settings)
+        Assistant(settings, encoder).update()
         time.sleep(0.01)
     gens = sorted(p.name for p in settings.index_dir.glob("gen-*"))
     assert len(gens) == 2 and store.current_path(settings).name == gens[-1]
     assert json.loads((settings.index_dir / gens[-1] / store.MANIFEST).read_text())["generation"] == 4
 
 
-def test_batched_encoding_keeps_the_order_of_the_texts(encoder: object) -> None:
+def test_batched_encoding_keeps_the_order_of_the_texts(encoder: HashEncoder) -> None:
     import numpy as np
 
     from assistant.index.embed import encode_batches

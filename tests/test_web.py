@@ -11,19 +11,20 @@ import pytest
 
 from assistant.answer import conversation
 from assistant.config import Settings
-from assistant.index.update import update
+from assistant.session import Assistant
 from assistant.sources import archive_paths
 from assistant.web.app import App, example_questions, user_questions
-from conftest import write_source
+from conftest import HashEncoder, write_source
 
 HOSTILE = ("The Wexmoor council said its foster scheme <script>window.__xss = 1</script> placed 37 children "
            'in 2020 <img src=x onerror="window.__xss = 2"> across the county.')
 
 
 @pytest.fixture
-def app(archive: Settings) -> App:
-    update(archive)
-    return App(archive)
+def app(archive: Settings, encoder: HashEncoder) -> App:
+    assistant = Assistant(archive, encoder)
+    assistant.update()
+    return App(assistant)
 
 
 def ask(app: App, question: str, history: list | None = None, **kw: object) -> tuple[list, str, str]:
@@ -193,6 +194,7 @@ def test_example_questions_come_from_the_gold_set_for_articles_present(app: App)
     rows = [{"question": f"Q about {sid}?", "answers": ["x"], "sources": [sid]} for sid in ids]
     rows += [{"question": "Unanswerable?", "answers": [], "sources": []},
              {"question": "Missing article?", "answers": ["x"], "sources": ["gone"]}]
+    rows = [{"id": f"q{n}", "kind": "figure", "split": "tune", **r} for n, r in enumerate(rows)]
     gold.write_text("\n".join(json.dumps(r) for r in rows))
     assert example_questions(app.settings) == [f"Q about {sid}?" for sid in ids[:4]]
     os.remove(gold)

@@ -2,28 +2,21 @@
 
 from __future__ import annotations
 
-import functools
 import re
-import threading
 from dataclasses import dataclass
 
-from ..index import lexical
-from ..index.chunk import sentence_spans
 from ..config import Settings
-from ..errors import AssistantError
+from ..errors import QuestionError
+from ..index import lexical
+from ..types import Answer, Citation, Hit, Location, Passage, RankedPassage
 from .group import SHINGLE, group, same_quote, shingles, words
 from .retrieve import Filters, Retriever
-from ..types import Answer, Citation, Hit, Location, Passage, RankedPassage
 
 MAX_QUESTION_CHARS = 2000
 MAX_QUOTES = 3
 ABSTENTION = "The articles do not answer this question."
 # A capitalised word, not the first of the question or of a sentence in it.
 _NAME = re.compile(r"(?<!^)(?<![.?!]\s)(?<![.?!]\s\s)\b[A-Z][a-z]+(?:['’]s)?\b")
-
-
-class QuestionError(AssistantError):
-    """An empty or over-long question."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,25 +34,24 @@ class _Sentence:
         return self.coverage / (1 + 0.1 * self.rank)
 
 
-def ask(question: str, settings: Settings, *, k: int = 5, mode: str = "hybrid",
-        filters: Filters | None = None, retriever: Retriever | None = None) -> Answer:
-    """Answer ``question`` with quotes from the archive.
+def ask(question: str, settings: Settings, retriever: Retriever, *, k: int = 5, mode: str = "hybrid",
+        filters: Filters | None = None) -> Answer:
+    """Answer ``question`` with quotes from the archive (``Assistant.ask`` calls this).
 
     Args:
         question: Free text, at most 2,000 characters.
-        settings: Index location, model and thresholds.
+        settings: Thresholds.
+        retriever: The loaded index to search.
         k: Passages to return (copies of one passage in other articles count once).
         mode: ``hybrid`` (default), ``dense`` or ``bm25``.
         filters: Restrict to some sources, publishers or dates.
-        retriever: A loaded retriever to reuse; default one shared per index generation.
 
     Returns:
         An Answer whose every quote is an exact slice of its source file.
     """
-    question = _checked(question)
+    question = check_question(question)
     if k < 1:
         raise QuestionError("k must be at least 1")
-    retriever = retriever or shared_retriever(settings)
     hits = retriever.search(question, k=max(4 * k, 20), mode=mode, filters=filters)
     groups = group(hits, lambda h: h.passage.text, settings.group_threshold)
     ranked = tuple(RankedPassage(i + 1, g[0], _locations(g[0], g[1:])) for i, g in enumerate(groups[:k]))
@@ -73,7 +65,7 @@ def ask(question: str, settings: Settings, *, k: int = 5, mode: str = "hybrid",
         return Answer(question, True, ABSTENTION, (), ranked)
     # One BM25 search for all quotes (their tokens are known already) finds the other articles
     # that carry any of them.
-    pool = retriever.lexical_search([t for s in chosen for t in lexical.terms(s.text)], k=10 * len(chosen))
+    pool = retriever.lexical_search([t for s in chosen for t in retriever.lexical.terms(s.text)], k=10 * len(chosen))
     citations = tuple(_citation(n + 1, s, pool, settings) for n, s in enumerate(chosen))
     return Answer(question, False, render(citations), citations, ranked)
 
@@ -93,7 +85,7 @@ def unknown_names(question: str, lex: lexical.Lexical) -> list[str]:
     """
     out = []
     for match in _NAME.finditer(question):
-        tokens = lexical.terms(match.group(0))
+        tokens = lex.terms(match.group(0))
         if tokens and not any(lex.known(t) for t in tokens):
             out.append(match.group(0))
     return out
@@ -104,23 +96,8 @@ def render(citations: tuple[Citation, ...]) -> str:
     return "\n\n".join(f"> {c.quote} [{c.n}]" for c in citations)
 
 
-_RETRIEVERS: dict[tuple[object, ...], Retriever] = {}
-_LOCK = threading.Lock()
-
-
-def shared_retriever(settings: Settings) -> Retriever:
-    """One loaded retriever per settings and index generation, shared across calls and threads."""
-    from ..index import store
-
-    key = (settings, store.current_path(settings))
-    with _LOCK:
-        if key not in _RETRIEVERS:
-            _RETRIEVERS.clear()  # an older generation is not needed any more
-            _RETRIEVERS[key] = Retriever(settings)
-        return _RETRIEVERS[key]
-
-
-def _checked(question: str) -> str:
+def check_question(question: str) -> str:
+    """``question`` stripped, once it is neither empty nor over MAX_QUESTION_CHARS (else QuestionError)."""
     question = question.strip()
     if not question:
         raise QuestionError("the question is empty; ask something about the articles")
@@ -131,11 +108,11 @@ def _checked(question: str) -> str:
 
 def _sentences(question: str, groups: list[list[Hit]], lex: lexical.Lexical) -> list[_Sentence]:
     """Every sentence of the retrieved passages, scored against the question, best first."""
-    terms = set(lexical.terms(question))
+    terms = set(lex.terms(question))
     total = sum(lex.idf(t) for t in terms) or 1.0
     spans = [(rank, hit, s, e) for rank, members in enumerate(groups) for hit in members
              for s, e in _passage_spans(hit.passage)]
-    found = lexical.terms_of([hit.passage.text[s:e] for _, hit, s, e in spans])
+    found = lex.terms_of([hit.passage.text[s:e] for _, hit, s, e in spans])
     out: list[_Sentence] = []
     for (rank, hit, s, e), words in zip(spans, found):
         coverage = sum(lex.idf(t) for t in terms.intersection(words)) / total
@@ -176,15 +153,8 @@ def _citation(n: int, s: _Sentence, pool: list[Hit], settings: Settings) -> Cita
 
 
 def _passage_spans(p: Passage) -> tuple[tuple[int, int], ...]:
-    """Sentences of a passage, relative to its start: as recorded at index time, else split now."""
-    if p.sentences:
-        return tuple((a - p.start, b - p.start) for a, b in p.sentences)
-    return _spans(p.text)
-
-
-@functools.lru_cache(maxsize=4096)  # pysbd is slow; indexes built before sentences were recorded need it
-def _spans(text: str) -> tuple[tuple[int, int], ...]:
-    return tuple(sentence_spans(text, 0, len(text)))
+    """Sentences of a passage, relative to its start, as recorded at index time."""
+    return tuple((a - p.start, b - p.start) for a, b in p.sentences)
 
 
 def _locations(primary: Hit, copies: list[Hit]) -> tuple[Location, ...]:

@@ -7,12 +7,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..index import embed, lexical, store
-from ..config import Settings
-from ..errors import AssistantError
+from ..config import MODES, Settings
+from ..errors import AssistantError, ConfigError
+from ..index import lexical, store
+from ..index.embed import Encoder, Encoders
 from ..types import Hit, Passage, SourceInfo
 
-MODES = ("dense", "bm25", "hybrid")
+__all__ = ["MODES", "Filters", "Retriever", "rrf"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,20 +27,31 @@ class Filters:
 
 
 class Retriever:
-    """A loaded index with its model: load once, search many times."""
+    """A loaded index with its query encoder: load once, search many times."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, snapshot: store.Snapshot, encoder: Encoder) -> None:
+        store.check_model(snapshot.manifest, encoder.name, encoder.dim)
         self.settings = settings
-        self.snapshot = store.load(settings)
-        store.check_model(self.snapshot.manifest, settings.model)
-        self.encoder = embed.load_query_encoder(settings, store.built_backend(self.snapshot.manifest))
-        store.check_model(self.snapshot.manifest, self.encoder.name, self.encoder.dim)
-        self.lexical = lexical.Lexical(self.snapshot.path / lexical.FOLDER)
-        self.matrix = self.snapshot.dense_matrix()
-        self.passages: list[Passage] = self.snapshot.passages
-        self.sources = {sid: _info(sid, e) for sid, e in self.snapshot.manifest["sources"].items()}
+        self.snapshot = snapshot
+        self.encoder = encoder
+        self.lexical = lexical.Lexical(snapshot.path / lexical.FOLDER)
+        self.matrix = snapshot.dense_matrix()
+        self.passages: list[Passage] = snapshot.passages
+        self.sources = {sid: _info(sid, e) for sid, e in snapshot.manifest.sources.items()}
         self._source_of = np.array([p.source_id for p in self.passages], dtype=object)
         self._everything = np.ones(len(self.passages), dtype=bool)
+
+    @classmethod
+    def open(cls, settings: Settings, encoders: Encoders) -> Retriever:
+        """Load the live index and the query encoder that matches its backend.
+
+        Raises:
+            IndexMissingError, IndexCorruptError: no usable index, or one built by another model.
+        """
+        snapshot = store.load(settings)
+        # Checked before loading the model, so a mismatch fails fast.
+        store.check_model(snapshot.manifest, encoders.name)
+        return cls(settings, snapshot, encoders.query(snapshot.manifest.model.backend))
 
     def search(self, question: str, k: int = 20, mode: str = "hybrid", filters: Filters | None = None) -> list[Hit]:
         """The ``k`` best passages for ``question``.
@@ -54,7 +66,7 @@ class Retriever:
             Hits, best first.
         """
         if mode not in MODES:
-            raise AssistantError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+            raise ConfigError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
         allowed = self._allowed(filters or Filters())
         query = self.encoder.encode([question])[0]
         similarity = self.matrix @ query if len(self.passages) else np.zeros(0, dtype=np.float32)
@@ -121,9 +133,9 @@ def _passes(source: SourceInfo, f: Filters) -> bool:
         return False
     if (f.since or f.until) and not source.published:
         return False
-    return not ((f.since and source.published < f.since) or (f.until and source.published > f.until))
+    published = source.published or ""
+    return not ((f.since and published < f.since) or (f.until and published > f.until))
 
 
-def _info(sid: str, entry: dict) -> SourceInfo:
-    return SourceInfo(sid, entry["path"], entry["title"], entry.get("publisher"), entry.get("author"),
-                      entry.get("published"))
+def _info(sid: str, entry: store.SourceEntry) -> SourceInfo:
+    return SourceInfo(sid, entry.path, entry.title, entry.publisher, entry.author, entry.published)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +29,9 @@ def table(report: dict[str, Any], split: str = "all") -> str:
 def save(report: dict[str, Any], settings: Settings, folder: Path, extra: dict[str, Any]) -> Path:
     """Write the run as JSON (with model, parameters, date, git revision) and a chart beside it."""
     folder.mkdir(parents=True, exist_ok=True)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     stem = folder / f"{now:%Y%m%dT%H%M%SZ}-{'-'.join(m for m in report if isinstance(report[m], dict))}"
-    params = {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(settings).items()}
+    params = settings.parameters()
     payload = {"date": now.isoformat(timespec="seconds"), "git_revision": _git_revision(settings.root),
                "model": settings.model, "parameters": params, **extra, "results": report}
     stem.with_suffix(".json").write_text(json.dumps(payload, indent=1, ensure_ascii=False), encoding="utf-8")

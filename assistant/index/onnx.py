@@ -11,12 +11,13 @@ torch on these CPUs, within 0.3 points of it on SciFact (see ``benchmarks/backen
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -91,13 +92,36 @@ def _quantize(fp32: Path, out: Path, name: str, model_dir: Path, max_tokens: int
     """Write the int8 copy of ``fp32``; returns its smallest cosine to ``reference`` on the probes."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    logging.disable(logging.WARNING)  # onnxruntime logs advice on pre-processing to the root logger
-    try:
+    with _quiet_onnxruntime():
         quantize_dynamic(fp32, out, per_channel=True, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"])
-    finally:
-        logging.disable(logging.NOTSET)
     ours = OnnxEncoder(name, out, model_dir, max_tokens).encode(PROBES)
     return float(np.min(np.sum(ours * reference, axis=1)))
+
+
+class _FromOnnxruntime(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return f"{os.sep}onnxruntime{os.sep}" not in record.pathname
+
+
+@contextlib.contextmanager
+def _quiet_onnxruntime() -> Iterator[None]:
+    """Drop onnxruntime's advice on pre-processing while quantising, and nothing else.
+
+    The quantiser logs through the root logger itself (``logging.warning``), so the level of
+    the ``onnxruntime`` logger does not reach it: a filter on the root logger drops records
+    whose code lies in onnxruntime, for this call only. A root logger without handlers gets a
+    ``NullHandler`` meanwhile, or ``logging.warning`` would install a stderr handler for good
+    (after which bm25s's debug lines would print too).
+    """
+    root, quiet, spare = logging.getLogger(), _FromOnnxruntime(), logging.NullHandler()
+    root.addFilter(quiet)
+    if not root.handlers:
+        root.addHandler(spare)
+    try:
+        yield
+    finally:
+        root.removeFilter(quiet)
+        root.removeHandler(spare)
 
 
 def exported(name: str, index_dir: Path) -> dict[str, Any] | None:

@@ -14,11 +14,12 @@ at any moment leaves the previous generation live and complete.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,9 @@ import numpy as np
 from ..config import Settings
 from ..errors import IndexBusyError, IndexCorruptError, IndexMissingError
 from ..types import Passage
+from . import lexical
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: typed manifest with per-file sizes and sha256; passages always carry sentences
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 PASSAGES = "passages.jsonl"
@@ -36,12 +38,142 @@ VECTORS = "vectors.faiss"
 _REBUILD = "run `assistant index --rebuild`"
 
 
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """The model that embedded the passages, and the backend that ran it."""
+
+    name: str
+    dim: int
+    backend: str  # "onnx-int8", "torch", or "custom" for an encoder handed to the Assistant
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkerInfo:
+    """How articles were cut into passages; another recipe re-chunks every article."""
+
+    version: int
+    max_chars: int
+
+
+@dataclass(frozen=True, slots=True)
+class SourceEntry:
+    """One indexed article."""
+
+    path: str  # relative to the project root
+    sha256: str  # of the whole file
+    passages: int
+    title: str
+    publisher: str | None = None
+    author: str | None = None
+    published: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FileEntry:
+    """One file of a generation, as written."""
+
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """What a generation holds: written last, read first (``manifest.json``).
+
+    ``generation``, ``passages`` and ``files`` are filled in by :func:`write_index`.
+    """
+
+    model: ModelInfo
+    chunker: ChunkerInfo
+    built: str  # UTC time of the update, ISO 8601
+    sources: Mapping[str, SourceEntry]
+    generation: int = 0
+    passages: int = 0
+    files: Mapping[str, FileEntry] = field(default_factory=dict)
+    format: int = FORMAT_VERSION
+
+    def to_json(self) -> str:
+        """The manifest as written to disk (``counts`` holds the numbers of sources and passages)."""
+        data: dict[str, Any] = {
+            "format": self.format, "generation": self.generation, "model": asdict(self.model),
+            "chunker": asdict(self.chunker), "built": self.built,
+            "counts": {"sources": len(self.sources), "passages": self.passages},
+            "sources": {sid: asdict(e) for sid, e in self.sources.items()},
+            "files": {name: asdict(f) for name, f in self.files.items()},
+        }
+        return json.dumps(data, indent=2, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        """Parse and check a manifest.
+
+        Raises:
+            IndexCorruptError: another format version, a missing field or one of the wrong type.
+        """
+        try:
+            data = json.loads(text)
+            if not isinstance(data, dict):
+                raise TypeError("not an object")
+        except (ValueError, TypeError):
+            raise IndexCorruptError(f"index manifest is unreadable; {_REBUILD}") from None
+        if data.get("format") != FORMAT_VERSION:
+            raise IndexCorruptError(f"index format {data.get('format')!r} is not {FORMAT_VERSION}; {_REBUILD}")
+        try:
+            counts = data["counts"]
+            manifest = cls(
+                model=ModelInfo(_str(data["model"]["name"]), _int(data["model"]["dim"]),
+                                _str(data["model"]["backend"])),
+                chunker=ChunkerInfo(_int(data["chunker"]["version"]), _int(data["chunker"]["max_chars"])),
+                built=_str(data["built"]),
+                sources={_str(sid): _source_entry(e) for sid, e in _dict(data["sources"]).items()},
+                generation=_int(data["generation"]),
+                passages=_int(counts["passages"]),
+                files={_str(n): FileEntry(_int(f["size"]), _str(f["sha256"])) for n, f in _dict(data["files"]).items()},
+            )
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise IndexCorruptError(f"index manifest has missing or malformed fields; {_REBUILD}") from None
+        if counts.get("sources") != len(manifest.sources) or \
+                sum(e.passages for e in manifest.sources.values()) != manifest.passages:
+            raise IndexCorruptError(f"index manifest disagrees with itself on its counts; {_REBUILD}")
+        return manifest
+
+
+def _dict(value: object) -> dict[Any, Any]:
+    if not isinstance(value, dict):
+        raise TypeError("expected an object")
+    return value
+
+
+def _str(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError("expected text")
+    return value
+
+
+def _int(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError("expected a whole number")
+    return value
+
+
+def _optional(value: object) -> str | None:
+    return None if value is None else _str(value)
+
+
+def _source_entry(e: object) -> SourceEntry:
+    d = _dict(e)
+    return SourceEntry(_str(d["path"]), _str(d["sha256"]), _int(d["passages"]), _str(d["title"]),
+                       _optional(d.get("publisher")), _optional(d.get("author")), _optional(d.get("published")),
+                       _optional(d.get("url")))
+
+
 @dataclass(slots=True)
 class Snapshot:
     """One loaded generation of the index."""
 
     path: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
     passages: list[Passage]
     vectors: Any  # a faiss.Index holding one normalised vector per passage, same order
 
@@ -49,15 +181,24 @@ class Snapshot:
         """All vectors as an ``(n, dim)`` float32 array (row i belongs to ``passages[i]``)."""
         if self.vectors.ntotal == 0:
             return np.empty((0, self.vectors.d), dtype=np.float32)
-        return self.vectors.reconstruct_n(0, self.vectors.ntotal)
+        return np.asarray(self.vectors.reconstruct_n(0, self.vectors.ntotal), dtype=np.float32)
 
 
 def current_path(settings: Settings) -> Path | None:
-    """The live generation folder, or None when no index was ever built."""
+    """The live generation folder, or None when no index was ever built.
+
+    Raises:
+        IndexCorruptError: ``CURRENT`` is unreadable or names no generation.
+    """
     pointer = settings.index_dir / CURRENT
     if not pointer.exists():
         return None
-    name = pointer.read_text(encoding="utf-8").strip()
+    try:
+        name = pointer.read_bytes().decode("utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        raise IndexCorruptError(f"index pointer {CURRENT} is unreadable; {_REBUILD}") from None
+    if not name.startswith("gen-") or "/" in name or "\\" in name:
+        raise IndexCorruptError(f"index pointer {CURRENT} names no generation; {_REBUILD}")
     return settings.index_dir / name
 
 
@@ -66,55 +207,61 @@ def load(settings: Settings) -> Snapshot:
 
     Raises:
         IndexMissingError: no index was built yet.
-        IndexCorruptError: a file is missing, truncated or unreadable.
+        IndexCorruptError: a file is missing, truncated or unreadable, or the format is another.
     """
     path = current_path(settings)
     if path is None:
         raise IndexMissingError(f"no index in {settings.relative(settings.index_dir)}/ — run `assistant index`")
-    manifest = _read_manifest(path)
-    for name, size in manifest.get("files", {}).items():
+    manifest = read_manifest(path)
+    for name, entry in manifest.files.items():
         file = path / name
-        if not file.is_file() or file.stat().st_size != size:
+        # Sizes only: cheap on every load. The sha256 is recorded for a fuller check later.
+        if not file.is_file() or file.stat().st_size != entry.size:
             raise IndexCorruptError(f"index file {name} is missing or truncated; {_REBUILD}")
     passages = _read_passages(path / PASSAGES)
     vectors = _read_vectors(path / VECTORS)
-    if not len(passages) == vectors.ntotal == manifest["counts"]["passages"]:
+    if not len(passages) == vectors.ntotal == manifest.passages:
         raise IndexCorruptError(f"index files disagree on the number of passages; {_REBUILD}")
     return Snapshot(path, manifest, passages, vectors)
 
 
-def built_backend(manifest: dict[str, Any] | None) -> str | None:
-    """What embedded an index's passages (indexes from before backends were recorded: ``torch``)."""
-    return None if manifest is None else manifest.get("model", {}).get("backend", "torch")
+def load_or_none(settings: Settings) -> Snapshot | None:
+    """The live generation, or None when no index was built yet (a damaged one still raises)."""
+    try:
+        return load(settings)
+    except IndexMissingError:
+        return None
 
 
-def check_model(manifest: dict[str, Any], name: str, dim: int | None = None) -> None:
+def read_manifest(path: Path) -> Manifest:
+    """The manifest of the generation in ``path``."""
+    try:
+        text = (path / MANIFEST).read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        raise IndexCorruptError(f"index manifest in {path.name} is missing or unreadable; {_REBUILD}") from None
+    return Manifest.from_json(text)
+
+
+def check_model(manifest: Manifest, name: str, dim: int | None = None) -> None:
     """Refuse an index built by another model (``dim`` None: check the name only)."""
-    built = manifest.get("model", {})
-    if built.get("name") != name or (dim is not None and built.get("dim") != dim):
+    built = manifest.model
+    if built.name != name or (dim is not None and built.dim != dim):
         shown = f"{name!r}" if dim is None else f"{name!r} ({dim} dims)"
-        raise IndexCorruptError(
-            f"index was built with model {built.get('name')!r} ({built.get('dim')} dims), "
-            f"not {shown}; {_REBUILD}"
-        )
+        raise IndexCorruptError(f"index was built with model {built.name!r} ({built.dim} dims), not {shown}; {_REBUILD}")
 
 
-def write(
-    settings: Settings,
-    manifest: dict[str, Any],
-    passages: list[Passage],
-    vectors: np.ndarray,
-    extra: Callable[[Path], None] | None = None,
-) -> Path:
-    """Write a new generation and make it live; returns its folder.
+def write_index(settings: Settings, manifest: Manifest, passages: Sequence[Passage], vectors: np.ndarray) -> Path:
+    """Write a complete new generation (passages, vectors, BM25, manifest) and make it live.
 
     Args:
         settings: Where the index lives.
-        manifest: Everything but ``format``, ``generation``, ``counts`` and ``files``,
-            which are filled in here.
-        passages: All passages of the new generation.
+        manifest: Model, chunker, built time and sources; ``generation``, ``passages`` and
+            ``files`` are filled in here.
+        passages: All passages of the new generation, with their sentences.
         vectors: One normalised row per passage, same order.
-        extra: Called with the unfinished folder to write further files (e.g. BM25).
+
+    Returns:
+        The folder of the new generation.
     """
     import faiss
 
@@ -128,23 +275,29 @@ def write(
     with open(tmp / PASSAGES, "w", encoding="utf-8") as out:
         for p in passages:
             out.write(json.dumps(asdict(p), ensure_ascii=False) + "\n")
-    flat = faiss.IndexFlatIP(int(manifest["model"]["dim"]))
+    flat = faiss.IndexFlatIP(manifest.model.dim)
     if len(vectors):
         flat.add(np.ascontiguousarray(vectors, dtype=np.float32))
     faiss.write_index(flat, str(tmp / VECTORS))
-    if extra is not None:
-        extra(tmp)
-    files = {f.relative_to(tmp).as_posix(): f.stat().st_size for f in sorted(tmp.rglob("*")) if f.is_file()}
-    full = {**manifest, "format": FORMAT_VERSION, "generation": generation,
-            "counts": {"sources": len(manifest.get("sources", {})), "passages": len(passages)},
-            "files": files}
-    (tmp / MANIFEST).write_text(json.dumps(full, indent=2, ensure_ascii=False), encoding="utf-8")
+    lexical.build([p.text for p in passages], tmp / lexical.FOLDER)
+    files = {f.relative_to(tmp).as_posix(): FileEntry(f.stat().st_size, _sha256(f))
+             for f in sorted(tmp.rglob("*")) if f.is_file()}
+    full = replace(manifest, generation=generation, passages=len(passages), files=files, format=FORMAT_VERSION)
+    (tmp / MANIFEST).write_text(full.to_json(), encoding="utf-8")
     _fsync_tree(tmp)
     os.replace(tmp, index_dir / name)
     _fsync_dir(index_dir)
     _atomic_write_text(index_dir / CURRENT, name + "\n")
     _remove_old_generations(index_dir, keep={name})
     return index_dir / name
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 @contextlib.contextmanager
@@ -167,18 +320,8 @@ def locked(settings: Settings) -> Iterator[None]:
         lock.release()
 
 
-def _read_manifest(path: Path) -> dict[str, Any]:
-    try:
-        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        raise IndexCorruptError(f"index manifest in {path.name} is missing or unreadable; {_REBUILD}") from None
-    if manifest.get("format") != FORMAT_VERSION:
-        raise IndexCorruptError(f"index format {manifest.get('format')!r} is not {FORMAT_VERSION}; {_REBUILD}")
-    return manifest
-
-
 def _passage(row: dict[str, Any]) -> Passage:
-    row["sentences"] = tuple(tuple(span) for span in row.get("sentences", ()))
+    row["sentences"] = tuple((int(a), int(b)) for a, b in row["sentences"])
     return Passage(**row)
 
 
@@ -186,7 +329,7 @@ def _read_passages(path: Path) -> list[Passage]:
     try:
         with open(path, encoding="utf-8") as lines:
             return [_passage(json.loads(line)) for line in lines]
-    except (OSError, ValueError, TypeError):
+    except (OSError, ValueError, TypeError, KeyError):
         raise IndexCorruptError(f"index file {PASSAGES} is unreadable; {_REBUILD}") from None
 
 

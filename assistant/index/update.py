@@ -5,19 +5,20 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from . import embed, lexical, store
-from .chunk import chunk
-from .clean import clean
 from ..config import Settings
-from ..errors import IndexMissingError, SourceError
+from ..errors import SourceError
 from ..sources import archive_paths, read_source
 from ..types import Passage, Source
+from . import store
+from .chunk import chunk
+from .clean import clean
+from .embed import Encoders, encode_batches
+from .store import ChunkerInfo, Manifest, ModelInfo, SourceEntry
 
 # Bumped whenever cleaning or chunking changes what passages a file yields.
 CHUNKER_VERSION = 2  # 2: passages record their sentences
@@ -50,6 +51,19 @@ class UpdateReport:
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
 
+@dataclass(frozen=True, slots=True)
+class Status:
+    """The archive and the index side by side, and what an update would do."""
+
+    archive_sources: int
+    indexed_sources: int
+    passages: int
+    model: ModelInfo | None  # None: no index yet
+    built: str | None
+    up_to_date: bool
+    plan: Plan
+
+
 def passages_of(source: Source, settings: Settings) -> list[Passage]:
     """Clean and chunk one source into passages."""
     blocks = clean(source.text, source.body_start, source.title)
@@ -61,17 +75,21 @@ def scan(settings: Settings) -> dict[str, tuple[Path, str]]:
     return {p.stem: (p, hashlib.sha256(p.read_bytes()).hexdigest()) for p in archive_paths(settings)}
 
 
-def make_plan(archive: dict[str, tuple[Path, str]], manifest: dict[str, Any] | None, settings: Settings) -> Plan:
-    """Compare the archive with an index manifest (None: no usable index, all new)."""
-    indexed = (manifest or {}).get("sources", {})
-    # Another chunker or another embedding backend makes every article's passages anew.
-    same_recipe = (manifest is not None and manifest.get("chunker") == _chunker(settings)
-                   and store.built_backend(manifest) == embed.backend_of(settings))
+def make_plan(archive: dict[str, tuple[Path, str]], manifest: Manifest | None, settings: Settings,
+              backend: str) -> Plan:
+    """Compare the archive with an index manifest (None: no usable index, all new).
+
+    ``backend`` is what would embed passages now: a change of it, or of the chunker, makes
+    every article's passages anew.
+    """
+    indexed = manifest.sources if manifest is not None else {}
+    same_recipe = (manifest is not None and manifest.chunker == chunker_info(settings)
+                   and manifest.model.backend == backend)
     new, changed, unchanged = [], [], []
     for sid, (_, sha) in sorted(archive.items()):
         if sid not in indexed:
             new.append(sid)
-        elif indexed[sid]["sha256"] != sha or not same_recipe:
+        elif indexed[sid].sha256 != sha or not same_recipe:
             changed.append(sid)
         else:
             unchanged.append(sid)
@@ -79,27 +97,24 @@ def make_plan(archive: dict[str, tuple[Path, str]], manifest: dict[str, Any] | N
     return Plan(tuple(new), tuple(changed), tuple(deleted), tuple(unchanged))
 
 
-def status(settings: Settings) -> dict[str, Any]:
-    """A summary of the archive and the index, and what an update would do."""
+def status(settings: Settings, backend: str) -> Status:
+    """A summary of the archive and the index, and what an update with ``backend`` would do."""
     archive = scan(settings)
-    try:
-        snapshot = store.load(settings)
-    except IndexMissingError:
-        snapshot = None
+    snapshot = store.load_or_none(settings)
     manifest = snapshot.manifest if snapshot else None
-    plan = make_plan(archive, manifest, settings)
-    return {
-        "archive_sources": len(archive),
-        "indexed_sources": manifest["counts"]["sources"] if manifest else 0,
-        "passages": manifest["counts"]["passages"] if manifest else 0,
-        "model": manifest["model"] if manifest else None,
-        "built": manifest.get("built") if manifest else None,
-        "up_to_date": snapshot is not None and not plan.stale,
-        "stale": {"new": list(plan.new), "changed": list(plan.changed), "deleted": list(plan.deleted)},
-    }
+    plan = make_plan(archive, manifest, settings, backend)
+    return Status(
+        archive_sources=len(archive),
+        indexed_sources=len(manifest.sources) if manifest else 0,
+        passages=manifest.passages if manifest else 0,
+        model=manifest.model if manifest else None,
+        built=manifest.built if manifest else None,
+        up_to_date=snapshot is not None and not plan.stale,
+        plan=plan,
+    )
 
 
-def update(settings: Settings, *, rebuild: bool = False, progress: bool = False) -> UpdateReport:
+def update(settings: Settings, encoders: Encoders, *, rebuild: bool = False, progress: bool = False) -> UpdateReport:
     """Bring the index up to date with ``sources/``.
 
     New sources are embedded, changed ones re-chunked (vectors of passages whose
@@ -108,6 +123,7 @@ def update(settings: Settings, *, rebuild: bool = False, progress: bool = False)
 
     Args:
         settings: Paths, model and chunking.
+        encoders: The model's encoders; the passage encoder is loaded only when something is embedded.
         rebuild: Ignore the existing index (even a damaged one) and embed everything.
         progress: Show a progress bar on stderr while embedding.
 
@@ -116,34 +132,27 @@ def update(settings: Settings, *, rebuild: bool = False, progress: bool = False)
     """
     with store.locked(settings):
         archive = scan(settings)
-        snapshot = None if rebuild else _load_or_none(settings)
+        snapshot = None if rebuild else store.load_or_none(settings)
         if snapshot is not None:
             # Checked before loading the model, so a mismatch fails fast.
-            store.check_model(snapshot.manifest, settings.model)
-        plan = make_plan(archive, snapshot.manifest if snapshot else None, settings)
+            store.check_model(snapshot.manifest, encoders.name)
+        plan = make_plan(archive, snapshot.manifest if snapshot else None, settings, encoders.backend)
         if snapshot is not None and not plan.stale:
-            counts = snapshot.manifest["counts"]
-            warning = embed.ensure_export(settings)
-            return UpdateReport(plan, counts["sources"], counts["passages"], warnings=(warning,) if warning else ())
-        report = _apply(settings, archive, snapshot, plan, progress)
-        warning = embed.ensure_export(settings)
+            warning = encoders.ensure_export()
+            return UpdateReport(plan, len(snapshot.manifest.sources), snapshot.manifest.passages,
+                                warnings=(warning,) if warning else ())
+        report = _apply(settings, encoders, archive, snapshot, plan, progress)
+        warning = encoders.ensure_export()
         return dataclasses.replace(report, warnings=report.warnings + ((warning,) if warning else ()))
 
 
-def _load_or_none(settings: Settings) -> store.Snapshot | None:
-    try:
-        return store.load(settings)
-    except IndexMissingError:
-        return None
-
-
-def _apply(settings: Settings, archive: dict[str, tuple[Path, str]], snapshot: store.Snapshot | None,
-           plan: Plan, progress: bool) -> UpdateReport:
-    encoder, backend = embed.load_passage_encoder(settings), embed.backend_of(settings)
+def _apply(settings: Settings, encoders: Encoders, archive: dict[str, tuple[Path, str]],
+           snapshot: store.Snapshot | None, plan: Plan, progress: bool) -> UpdateReport:
+    encoder, backend = encoders.passage(), encoders.backend
     if snapshot is not None:
         store.check_model(snapshot.manifest, encoder.name, encoder.dim)
     # Vectors made by another backend are not reused: every passage is embedded again.
-    old = _OldIndex(snapshot, store.built_backend(snapshot.manifest if snapshot else None) == backend)
+    old = _OldIndex(snapshot, snapshot is not None and snapshot.manifest.model.backend == backend)
     entries = {sid: old.entries[sid] for sid in plan.unchanged}
     kept = {sid: old.of_source(sid) for sid in plan.unchanged}
     warnings: list[str] = []
@@ -168,11 +177,10 @@ def _apply(settings: Settings, archive: dict[str, tuple[Path, str]], snapshot: s
         if vec is not None:
             vectors[i] = vec
     if todo:
-        vectors[todo] = embed.encode_batches(encoder, [passages[i].text for i in todo], settings.batch_size, progress)
-    manifest = {"model": {"name": encoder.name, "dim": encoder.dim, "backend": backend}, "chunker": _chunker(settings),
-                "built": datetime.now(timezone.utc).isoformat(timespec="seconds"), "sources": entries}
-    texts = [p.text for p in passages]
-    path = store.write(settings, manifest, passages, vectors, extra=lambda d: lexical.build(texts, d / lexical.FOLDER))
+        vectors[todo] = encode_batches(encoder, [passages[i].text for i in todo], settings.batch_size, progress)
+    manifest = Manifest(model=ModelInfo(encoder.name, encoder.dim, backend), chunker=chunker_info(settings),
+                        built=datetime.now(UTC).isoformat(timespec="seconds"), sources=entries)
+    path = store.write_index(settings, manifest, passages, vectors)
     return UpdateReport(plan, len(entries), len(passages), embedded=len(todo),
                         reused=len(passages) - len(todo), generation=path.name, warnings=tuple(warnings))
 
@@ -181,7 +189,7 @@ class _OldIndex:
     """The previous generation, looked up by source and by passage text."""
 
     def __init__(self, snapshot: store.Snapshot | None, same_vectors: bool = True) -> None:
-        self.entries: dict[str, dict[str, Any]] = snapshot.manifest["sources"] if snapshot else {}
+        self.entries: dict[str, SourceEntry] = dict(snapshot.manifest.sources) if snapshot else {}
         self._passages = snapshot.passages if snapshot else []
         self._matrix = snapshot.dense_matrix() if snapshot else np.empty((0, 0), dtype=np.float32)
         self._by_text = {p.text: i for i, p in enumerate(self._passages)} if same_vectors else {}
@@ -189,7 +197,7 @@ class _OldIndex:
         for i, p in enumerate(self._passages):
             self._rows.setdefault(p.source_id, []).append(i)
 
-    def of_source(self, sid: str) -> list[tuple[Passage, np.ndarray]]:
+    def of_source(self, sid: str) -> list[tuple[Passage, np.ndarray | None]]:
         return [(self._passages[i], self._matrix[i]) for i in self._rows.get(sid, [])]
 
     def vector_for(self, text: str) -> np.ndarray | None:
@@ -197,12 +205,12 @@ class _OldIndex:
         return None if i is None else self._matrix[i]
 
 
-def _entry(source: Source, settings: Settings, sha: str, count: int) -> dict[str, Any]:
-    return {"path": settings.relative(Path(settings.root) / source.path), "sha256": sha, "passages": count,
-            "title": source.title, "publisher": source.publisher, "author": source.author,
-            "published": source.published, "url": source.url}
+def _entry(source: Source, settings: Settings, sha: str, count: int) -> SourceEntry:
+    return SourceEntry(path=settings.relative(Path(settings.root) / source.path), sha256=sha, passages=count,
+                       title=source.title, publisher=source.publisher, author=source.author,
+                       published=source.published, url=source.url)
 
 
-def _chunker(settings: Settings) -> dict[str, Any]:
-    return {"version": CHUNKER_VERSION, "max_chars": settings.chunk_chars}
-
+def chunker_info(settings: Settings) -> ChunkerInfo:
+    """The chunker recipe ``settings`` would index with."""
+    return ChunkerInfo(CHUNKER_VERSION, settings.chunk_chars)

@@ -1,5 +1,15 @@
 """The article archive: reading ``sources/<id>.md`` files and importing articles into it."""
 
-from .archive import SUPPORTED, AddResult, add, archive_paths, body_hash, read_source, remove, slugify
+from .archive import (
+    SUPPORTED,
+    AddResult,
+    add,
+    archive_paths,
+    body_hash,
+    read_source,
+    readable_sources,
+    remove,
+    slugify,
+)
 
-__all__ = ["SUPPORTED", "AddResult", "add", "archive_paths", "body_hash", "read_source", "remove", "slugify"]
+__all__ = ["SUPPORTED", "AddResult", "add", "archive_paths", "body_hash", "read_source", "readable_sources", "remove", "slugify"]

@@ -8,17 +8,18 @@ import os
 import re
 import tempfile
 import unicodedata
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
-from . import frontmatter
-from .fetch import decode, fetch_url, read_file
 from ..config import Settings
 from ..errors import DuplicateSourceError, SourceError
 from ..types import Source
+from . import frontmatter
+from .fetch import decode, fetch_url, read_file
+from .html import from_html
 
 SUPPORTED = (".txt", ".md", ".html", ".htm")
 TITLE_MAX = 200
@@ -49,6 +50,21 @@ def archive_paths(settings: Settings) -> list[Path]:
                   if p.is_file() and not p.name.startswith(".") and p.name.lower() != "readme.md")
 
 
+def readable_sources(settings: Settings, on_error: Callable[[SourceError], None] | None = None) -> Iterator[Source]:
+    """The archived articles that can be read, in ``archive_paths`` order.
+
+    Args:
+        settings: Where the archive is.
+        on_error: Called with the error of each file that cannot be read (default: skip it quietly).
+    """
+    for path in archive_paths(settings):
+        try:
+            yield read_source(path, settings)
+        except SourceError as exc:
+            if on_error is not None:
+                on_error(exc)
+
+
 def read_source(path: Path, settings: Settings) -> Source:
     """Parse one archived file.
 
@@ -74,8 +90,10 @@ def read_source(path: Path, settings: Settings) -> Source:
     except OSError as exc:
         raise SourceError(f"cannot read {name}: {exc.strerror or exc}") from None
     meta, body_start = frontmatter.parse(text, name)
-    meta["title"] = meta["title"] or _guess_title(text[body_start:]) or Path(path).stem
-    return Source(id=Path(path).stem, path=name, body_start=body_start, text=text, **meta)
+    title = meta["title"] or _guess_title(text[body_start:]) or Path(path).stem
+    return Source(id=Path(path).stem, path=name, title=title, publisher=meta["publisher"],
+                  author=meta["author"], published=meta["published"], url=meta["url"], added=meta["added"],
+                  body_start=body_start, text=text)
 
 
 def body_hash(text: str) -> str:
@@ -128,7 +146,7 @@ def _from_file(path: Path, settings: Settings) -> tuple[dict[str, Any], str, lis
     text, warnings = decode(read_file(path, settings.max_file_bytes, SUPPORTED), str(path))
     suffix = path.suffix.lower()
     if suffix in (".html", ".htm"):
-        meta, body = _from_html(text, str(path))
+        meta, body = from_html(text, str(path))
     elif suffix == ".md":
         meta, start = frontmatter.parse(text, str(path))
         body = text[start:]
@@ -139,57 +157,13 @@ def _from_file(path: Path, settings: Settings) -> tuple[dict[str, Any], str, lis
     return meta, body, warnings
 
 
-def _from_html(html: str, name: str, url: str | None = None) -> tuple[dict[str, Any], str]:
-    """Article text and stated metadata of a web page, via trafilatura."""
-    import trafilatura  # slow to import; only HTML imports need it
-    from trafilatura.settings import set_date_params
-
-    # Without extensive search a date is taken only from where the page states one,
-    # never guessed from stray years in the text such as a copyright line.
-    doc = trafilatura.bare_extraction(html, url=url, with_metadata=True, include_comments=False,
-                                      date_extraction_params=set_date_params(extensive=False))
-    if doc is None or not (doc.text or "").strip():
-        raise SourceError(f"no article text found in {name}")
-    meta = {"title": doc.title, "author": doc.author, "publisher": _stated_sitename(doc.sitename, doc.url),
-            "published": doc.date, "url": doc.url}
-    meta = {key: frontmatter.clean_value(value) for key, value in meta.items()}
-    try:
-        meta["published"] = meta["published"] and frontmatter.check_date(meta["published"][:10], "")
-    except SourceError:
-        meta["published"] = None  # a date the page garbles is left unknown rather than guessed
-    return meta, _paragraphs(doc.text)
-
-
-def _stated_sitename(sitename: str | None, url: str | None) -> str | None:
-    """The site name, unless trafilatura only derived it from the page's domain."""
-    host = (urlparse(url).hostname or "") if url else ""
-    if sitename and "." in sitename and sitename.lower() in host:
-        return None
-    return sitename
-
-
-def _paragraphs(text: str) -> str:
-    """Extracted text with a blank line between paragraphs, as the later stages expect.
-
-    Trafilatura ends each block with a single newline; consecutive list items ("- ...")
-    stay on adjacent lines.
-    """
-    blocks: list[str] = []
-    for line in (raw.strip() for raw in text.splitlines()):
-        if line and blocks and line.startswith("- ") and blocks[-1].startswith("- "):
-            blocks[-1] += "\n" + line
-        elif line:
-            blocks.append(line)
-    return "\n\n".join(blocks) + "\n"
-
-
 def _from_url(url: str, settings: Settings) -> tuple[dict[str, Any], str, list[str]]:
     """Metadata, body and warnings of a page fetched over http(s)."""
     page = fetch_url(url, settings.max_file_bytes)
     text, warnings = decode(page.data, url, page.charset)
     looks_html = not page.media_type and text.lstrip()[:1] == "<"
     if page.media_type in _HTML_TYPES or looks_html:
-        meta, body = _from_html(text, url, page.url)
+        meta, body = from_html(text, url, page.url)
     elif page.media_type.startswith("text/") or not page.media_type:
         meta, body = {}, text
     else:
@@ -200,11 +174,8 @@ def _from_url(url: str, settings: Settings) -> tuple[dict[str, Any], str, list[s
 
 def _refuse_duplicate(body: str, item: str, settings: Settings) -> None:
     wanted = body_hash(body)
-    for path in archive_paths(settings):
-        try:
-            source = read_source(path, settings)
-        except SourceError:
-            continue  # a damaged file cannot be compared; the index step reports it
+    # A damaged file cannot be compared; the index step reports it.
+    for source in readable_sources(settings):
         if body_hash(source.text[source.body_start :]) == wanted:
             raise DuplicateSourceError(f"{item} duplicates {source.path}; skipped", existing_path=source.path)
 

@@ -33,7 +33,7 @@ class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
     """Follows redirects to http(s) only: urllib would also follow one to ftp:."""
 
     def redirect_request(self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str,
-                         headers: Message, newurl: str) -> urllib.request.Request | None:
+                         headers: http.client.HTTPMessage, newurl: str) -> urllib.request.Request | None:
         if urlparse(newurl).scheme not in SCHEMES:
             fp.close()
             raise SourceError(f"could not fetch URL {req.full_url}: it redirects to {newurl}, which is not http(s)")

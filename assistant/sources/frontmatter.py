@@ -20,7 +20,7 @@ _BLOCK = re.compile(r"\ufeff?---[ \t]*\r?\n(.*?)^---[ \t]*(?:\r?\n|\Z)", re.S | 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
-class _Dumper(yaml.SafeDumper):
+class _Dumper(yaml.SafeDumper):  # type: ignore[misc]  # yaml has no type hints here
     """Safe YAML that writes a missing value as ``author:`` rather than ``author: null``."""
 
 

@@ -1,42 +1,36 @@
-"""The web chat: a Gradio app over ``answer.ask``. It renders answers and manages articles; it does not retrieve.
+"""The web chat's handlers over an ``Assistant``. They render answers and manage articles; they do not retrieve.
 
-Handlers are plain methods of ``App`` so tests can call them without a browser.
+Handlers are plain methods of ``App`` so tests can call them without a browser; ``ui`` lays them out.
 """
 
 from __future__ import annotations
 
-import json
-import os
+from collections.abc import Callable
 from datetime import date
 from html import escape, unescape
 from pathlib import Path
 from typing import Any
 
-from . import articles, html as _html
+from .. import sources
 from ..answer import conversation
-from ..answer.quotes import ask, shared_retriever
+from ..answer.retrieve import Filters
 from ..config import Settings
 from ..errors import AssistantError, IndexBusyError
-from ..answer.retrieve import Filters
+from ..evals.gold import load_gold
+from ..session import Assistant
+from . import articles
+from . import html as _html
 
 EXAMPLES = 4
-REFRESH_SECONDS = 5.0
-CSS = """
-.quote { border-left: 3px solid #c58b00; margin: .4em 0; padding-left: .6em; }
-.sources mark, .article mark { background: #ffe58a; color: inherit; padding: 0 .1em; }
-.source { border-bottom: 1px solid #ddd; padding: .4em 0 .8em; }
-.source .meta, .searched, .also { color: #666; font-size: .9em; }
-.article { max-height: 24em; overflow-y: auto; font-size: .92em; }
-.error { color: #b00020; }
-"""
 
 
 class App:
-    """The state one server shares between sessions: settings and the archive watch."""
+    """The state one server shares between sessions: the Assistant and the archive watch."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.watch = articles.Watch(settings)
+    def __init__(self, assistant: Assistant) -> None:
+        self.assistant = assistant
+        self.settings = assistant.settings
+        self.watch = articles.Watch(assistant)
 
     # -- chat ---------------------------------------------------------------------------------------------------
     def respond(self, message: str, history: list[dict[str, Any]] | None, mode: str = "hybrid", k: int = 5,
@@ -50,7 +44,7 @@ class App:
         try:
             self.refresh()
             filters = Filters(tuple(sources or ()), tuple(publishers or ()), _date(since, "from"), _date(until, "to"))
-            answer = ask(searched, self.settings, k=int(k), mode=mode, filters=filters)
+            answer = self.assistant.ask(searched, k=int(k), mode=mode, filters=filters)
         except AssistantError as exc:
             reply, panel = _html.error_message(str(exc)), _html.EMPTY_PANEL
         else:
@@ -86,13 +80,13 @@ class App:
         if not source_id:
             return _status("Choose an article to remove.", error=True)
         try:
-            moved = articles.remove(source_id, self.settings)
+            moved = sources.remove(source_id, self.settings)
             self.watch.refresh()
         except AssistantError as exc:
             return _status(str(exc), error=True)
         return _status(f"Removed {source_id}; the file is kept in {self.settings.relative(moved)}.")
 
-    def _added(self, do: Any) -> str:
+    def _added(self, do: Callable[[], sources.AddResult]) -> str:
         try:
             added = do()
         except AssistantError as exc:
@@ -107,11 +101,7 @@ class App:
         return _status(" ".join(lines + [f"Warning: {w}" for w in added.warnings]))
 
     def rows(self) -> list[articles.Row]:
-        try:
-            manifest = shared_retriever(self.settings).snapshot.manifest
-        except AssistantError:
-            manifest = None
-        return articles.rows(self.settings, manifest)
+        return articles.rows(self.settings, self.assistant.manifest())
 
     def table(self) -> list[list[Any]]:
         return [[r.title, r.publisher or "", r.published or "", "" if r.passages is None else r.passages, r.id]
@@ -125,7 +115,7 @@ class App:
 
 def user_questions(history: list[dict[str, Any]]) -> list[str]:
     """The user's questions in a chat history (messages format), oldest first."""
-    out = []
+    out: list[str] = []
     for m in history:
         if m.get("role") != "user":
             continue
@@ -138,15 +128,18 @@ def user_questions(history: list[dict[str, Any]]) -> list[str]:
 
 def example_questions(settings: Settings, limit: int = EXAMPLES) -> list[str]:
     """Questions from the gold set about articles in the archive, one per article, in file order."""
-    gold = settings.root / "evals" / "gold.jsonl"
-    present = {p.stem for p in articles.sources.archive_paths(settings)}
+    path = settings.root / "evals" / "gold.jsonl"
+    if not path.is_file():
+        return []
+    try:
+        gold = load_gold(path)
+    except AssistantError:
+        return []  # a damaged gold set costs the examples, not the chat
+    present = {p.stem for p in sources.archive_paths(settings)}
     picked: dict[str, str] = {}
-    if gold.is_file():
-        for line in gold.read_text(encoding="utf-8").splitlines():
-            row = json.loads(line) if line.strip() else {}
-            srcs = row.get("sources") or []
-            if row.get("answers") and srcs and set(srcs) <= present and srcs[0] not in picked:
-                picked[srcs[0]] = row["question"]
+    for q in gold:
+        if q.answers and q.sources and set(q.sources) <= present and q.sources[0] not in picked:
+            picked[q.sources[0]] = q.question
     return list(picked.values())[:limit]
 
 
@@ -169,18 +162,4 @@ def _status(text: str, error: bool = False) -> str:
     return f'<p class="{"error" if error else "ok"}">{"⚠ " if error else ""}{escape(text)}</p>'
 
 
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, concurrency: int = 2) -> None:
-    """Index what is new, load the model and index once, and serve the app until interrupted."""
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    from .ui import build
-
-    app = App(settings)
-    app.watch.refresh(progress=True)
-    shared_retriever(settings)  # load the model and index now, not on the first question
-    demo = build(app)
-    demo.queue(default_concurrency_limit=concurrency)
-    demo.launch(server_name=host, server_port=port, max_file_size=settings.max_file_bytes, show_error=True,
-                footer_links=[], css=CSS)
-
-
-__all__ = ["App", "serve", "user_questions", "example_questions"]
+__all__ = ["App", "user_questions", "example_questions"]

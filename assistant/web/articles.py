@@ -1,7 +1,7 @@
-"""Managing the archive from a running app: uploads, pasted text, removal, and noticing files dropped in.
+"""Managing the archive from a running app: uploads, pasted text, and noticing files dropped in.
 
 Every change goes through ``sources`` (validation, atomic writes) and then
-``indexer.update`` (incremental); one lock per process keeps updates in order.
+``Assistant.update`` (incremental), one at a time.
 """
 
 from __future__ import annotations
@@ -11,14 +11,13 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import Any
 
 from .. import sources
-from ..index import update as indexer
 from ..config import Settings
 from ..errors import SourceError
-
-_UPDATE = threading.Lock()
+from ..index.store import Manifest
+from ..index.update import UpdateReport
+from ..session import Assistant
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +45,8 @@ def upload_name(name: str, settings: Settings) -> str:
     return base
 
 
-def import_upload(path: str | Path, name: str, settings: Settings, **meta: str | None) -> sources.AddResult:
+def import_upload(path: str | Path, name: str, settings: Settings, title: str | None = None,
+                  publisher: str | None = None, published: str | None = None) -> sources.AddResult:
     """Archive an uploaded file. Its name only tells its type: the archive file is named from its title.
 
     Raises:
@@ -59,10 +59,11 @@ def import_upload(path: str | Path, name: str, settings: Settings, **meta: str |
     with tempfile.TemporaryDirectory(prefix="upload-") as folder:
         copy = Path(folder) / base
         shutil.copyfile(path, copy)
-        return sources.add(str(copy), settings, **meta)
+        return sources.add(str(copy), settings, title=title, publisher=publisher, published=published)
 
 
-def import_pasted(title: str, text: str, settings: Settings, **meta: str | None) -> sources.AddResult:
+def import_pasted(title: str, text: str, settings: Settings, publisher: str | None = None,
+                  published: str | None = None) -> sources.AddResult:
     """Archive pasted text under ``title``.
 
     Raises:
@@ -78,40 +79,27 @@ def import_pasted(title: str, text: str, settings: Settings, **meta: str | None)
     with tempfile.TemporaryDirectory(prefix="paste-") as folder:
         copy = Path(folder) / "pasted.txt"
         copy.write_bytes(data)
-        return sources.add(str(copy), settings, title=title, **meta)
+        return sources.add(str(copy), settings, title=title, publisher=publisher, published=published)
 
 
-def remove(source_id: str, settings: Settings) -> Path:
-    """Take an article out of the archive (kept in ``sources/.removed/``)."""
-    return sources.remove(source_id, settings)
-
-
-def update(settings: Settings, progress: bool = False) -> indexer.UpdateReport:
-    """Bring the index up to date; one update at a time in this process."""
-    with _UPDATE:
-        return indexer.update(settings, progress=progress)
-
-
-def rows(settings: Settings, manifest: dict[str, Any] | None) -> list[Row]:
+def rows(settings: Settings, manifest: Manifest | None) -> list[Row]:
     """The archive, with passage counts from an index manifest (None: nothing indexed)."""
-    indexed = (manifest or {}).get("sources", {})
+    indexed = manifest.sources if manifest is not None else {}
     out = []
-    for path in sources.archive_paths(settings):
-        try:
-            s = sources.read_source(path, settings)
-        except SourceError:
-            continue
+    for s in sources.readable_sources(settings):
         entry = indexed.get(s.id)
-        out.append(Row(s.id, s.title, s.publisher, s.published, entry["passages"] if entry else None))
+        out.append(Row(s.id, s.title, s.publisher, s.published, entry.passages if entry else None))
     return out
 
 
 class Watch:
     """Notices files added, changed or removed in ``sources/`` by any means, by their names, sizes and times."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(self, assistant: Assistant) -> None:
+        self.assistant = assistant
+        self.settings = assistant.settings
         self._seen: tuple[tuple[str, int, int], ...] | None = None
+        self._lock = threading.Lock()
 
     def fingerprint(self) -> tuple[tuple[str, int, int], ...]:
         out = []
@@ -123,14 +111,14 @@ class Watch:
             out.append((p.name, st.st_size, st.st_mtime_ns))
         return tuple(out)
 
-    def refresh(self, progress: bool = False) -> indexer.UpdateReport | None:
+    def refresh(self, progress: bool = False) -> UpdateReport | None:
         """Update the index if the archive changed since the last look; None when it did not."""
         if self.fingerprint() == self._seen:
             return None  # the common case: a few stat calls, no lock
-        with _UPDATE:
+        with self._lock:
             now = self.fingerprint()  # again: another thread may have just updated
             if now == self._seen:
                 return None
-            report = indexer.update(self.settings, progress=progress)
+            report = self.assistant.update(progress=progress)
             self._seen = now
             return report

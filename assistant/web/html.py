@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..config import Settings
 from ..errors import SourceError
-from ..output import cite_line
+from ..render import cite_line
 from ..sources import read_source
 from ..types import Answer, Citation, Location, RankedPassage, Source, SourceInfo
 

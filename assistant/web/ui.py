@@ -1,4 +1,4 @@
-"""The Gradio layout of the web chat: components and events, wired to ``web.App``'s handlers."""
+"""The Gradio layout of the web chat: components and events, wired to ``App``'s handlers, and the server."""
 
 from __future__ import annotations
 
@@ -6,18 +6,28 @@ from typing import Any
 
 import gradio as gr
 
+from ..config import MODES
+from ..session import Assistant
 from . import html as _html
-from ..answer.retrieve import MODES
-from .app import REFRESH_SECONDS, App
+from .app import App
 
 TITLE = "News archive assistant"
+REFRESH_SECONDS = 5.0
+CSS = """
+.quote { border-left: 3px solid #c58b00; margin: .4em 0; padding-left: .6em; }
+.sources mark, .article mark { background: #ffe58a; color: inherit; padding: 0 .1em; }
+.source { border-bottom: 1px solid #ddd; padding: .4em 0 .8em; }
+.source .meta, .searched, .also { color: #666; font-size: .9em; }
+.article { max-height: 24em; overflow-y: auto; font-size: .92em; }
+.error { color: #b00020; }
+"""
 INTRO = ("Ask about the articles in the archive. Every answer is made of verbatim quotes, each with a numbered "
          "citation; when the articles do not answer, the assistant says so.")
 
 
 def build(app: App) -> gr.Blocks:
     """The app's Blocks: a Chat tab and an Articles tab."""
-    with gr.Blocks(title=TITLE) as demo:
+    with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
         gr.Markdown(f"## {TITLE}\n{INTRO}")
         with gr.Tabs():
             with gr.Tab("Chat", id="chat"):
@@ -38,7 +48,7 @@ def build(app: App) -> gr.Blocks:
                    api_visibility="private", show_progress="hidden")
         for event in changes:
             event.then(refreshed, None, outputs, api_visibility="private", show_progress="hidden")
-    return demo
+    return demo  # type: ignore[no-any-return]
 
 
 def _chat_tab(app: App) -> tuple[gr.Dropdown, gr.Dropdown]:
@@ -119,3 +129,14 @@ def _articles_tab(app: App) -> tuple[gr.Dataframe, gr.Dropdown, list[Any]]:
         remove_button.click(app.remove, remove_pick, status, api_name="remove"),
     ]
     return table, remove_pick, changes
+
+
+def serve(assistant: Assistant, host: str = "127.0.0.1", port: int = 7860, concurrency: int = 2) -> None:
+    """Index what is new, load the model and index once, and serve the app until interrupted."""
+    app = App(assistant)
+    app.watch.refresh(progress=True)
+    assistant.retriever()  # load the model and index now, not on the first question
+    demo = build(app)
+    demo.queue(default_concurrency_limit=concurrency)
+    demo.launch(server_name=host, server_port=port, max_file_size=assistant.settings.max_file_bytes,
+                show_error=True, footer_links=[], css=CSS)

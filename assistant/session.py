@@ -1,0 +1,171 @@
+"""The ``Assistant``: one object, opened from ``Settings``, that owns the loaded model and index.
+
+The CLI, the web app, the evaluation runner and the benchmarks each open one and pass it
+around; nothing is cached at module level. Loading is lazy: ``status`` loads no model,
+``update`` loads the passage encoder only when something must be embedded, and ``ask``
+loads the query encoder and the index once, then again only when the index changes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .answer.quotes import ask as answer_question
+from .answer.quotes import check_question
+from .answer.retrieve import Filters, Retriever
+from .config import Settings
+from .errors import AssistantError, DuplicateSourceError, SourceError
+from .index import store
+from .index.embed import Encoder, Encoders
+from .index.update import Status, UpdateReport, status, update
+from .types import Answer
+
+
+class Assistant:
+    """Question answering over one archive and its index.
+
+    Args:
+        settings: Paths, model, backend and thresholds.
+        encoder: Use this encoder for passages and questions instead of loading
+            ``settings.model`` (tests pass a fast fake). The index records its name as the
+            model and ``custom`` as the backend.
+    """
+
+    def __init__(self, settings: Settings, encoder: Encoder | None = None) -> None:
+        self.settings = settings
+        self.encoders = Encoders(settings, encoder)
+        self._retriever: Retriever | None = None
+        self._generation: Path | None = None
+        self._lock = threading.Lock()
+        self._updating = threading.Lock()  # one update at a time in this process
+
+    @classmethod
+    def open(cls, settings: Settings, encoder: Encoder | None = None) -> Assistant:
+        """An Assistant for ``settings`` (nothing is loaded until it is needed)."""
+        return cls(settings, encoder)
+
+    def retriever(self) -> Retriever:
+        """The loaded index, reloaded when another generation has become live; shared across threads.
+
+        Raises:
+            IndexMissingError, IndexCorruptError: no usable index.
+        """
+        with self._lock:
+            live = store.current_path(self.settings)
+            if self._retriever is None or live != self._generation:
+                self._retriever = None  # an older generation is not needed any more
+                self._retriever = Retriever.open(self.settings, self.encoders)
+                self._generation = live
+            return self._retriever
+
+    def manifest(self) -> store.Manifest | None:
+        """The manifest of the live index, or None when there is no usable one."""
+        try:
+            return self.retriever().snapshot.manifest
+        except AssistantError:  # no usable index: nothing counts as indexed
+            return None
+
+    def ask(self, question: str, *, k: int = 5, mode: str = "hybrid", filters: Filters | None = None) -> Answer:
+        """Answer ``question`` with verbatim quotes and citations, or abstain.
+
+        Args:
+            question: Free text, at most 2,000 characters.
+            k: Passages to return (copies of one passage in other articles count once). Default 5.
+            mode: ``hybrid`` (default), ``dense`` or ``bm25``.
+            filters: Restrict to some sources, publishers or dates. Default: none.
+
+        Returns:
+            An Answer whose every quote is an exact slice of its source file.
+        """
+        check_question(question)  # before loading anything: an empty question needs no index
+        return answer_question(question, self.settings, self.retriever(), k=k, mode=mode, filters=filters)
+
+    def update(self, *, rebuild: bool = False, progress: bool = False) -> UpdateReport:
+        """Bring the index up to date with the archive (see ``index.update.update``)."""
+        with self._updating:
+            return update(self.settings, self.encoders, rebuild=rebuild, progress=progress)
+
+    def add(self, items: Sequence[str], *, index: bool = True, progress: bool = False, title: str | None = None,
+            publisher: str | None = None, author: str | None = None, published: str | None = None,
+            url: str | None = None) -> Added:
+        """Import files or http(s) URLs into the archive, then update the index if any was added.
+
+        Args:
+            items: File paths or URLs; each is tried, and a failure does not stop the others.
+            index: Update the index afterwards. Default True.
+            progress: Show a progress bar on stderr while embedding.
+            title, publisher, author, published, url: Values that win over the article's own.
+        """
+        from . import sources
+
+        done: list[AddItem] = []
+        for item in items:
+            try:
+                added = sources.add(item, self.settings, title=title, publisher=publisher, author=author,
+                                    published=published, url=url)
+                done.append(AddItem(item, "added", added.source_id, self.settings.relative(added.path),
+                                    added.warnings))
+            except DuplicateSourceError as exc:
+                done.append(AddItem(item, "skipped", message=str(exc), duplicate_of=exc.existing_path))
+            except SourceError as exc:
+                done.append(AddItem(item, "error", message=str(exc)))
+        report = None
+        if index and any(i.status == "added" for i in done):
+            report = self.update(progress=progress)
+        return Added(tuple(done), report)
+
+    def remove(self, ids: Sequence[str], *, index: bool = True, progress: bool = False) -> Removed:
+        """Take articles out of the archive (kept in ``sources/.removed/``), then update the index.
+
+        Raises:
+            SourceError: an id is not in the archive; checked for all before any file is moved.
+        """
+        from . import sources
+
+        archived = {p.stem for p in sources.archive_paths(self.settings)}
+        for sid in ids:
+            if sid not in archived:
+                raise SourceError(f"no article {sid!r} in {self.settings.relative(self.settings.sources_dir)}/; "
+                                  "`assistant sources` lists them")
+        moved = {sid: self.settings.relative(sources.remove(sid, self.settings)) for sid in ids}
+        return Removed(moved, self.update(progress=progress) if index else None)
+
+    def status(self) -> Status:
+        """What is archived, what is indexed and what an update would do; loads no model."""
+        return status(self.settings, self.encoders.backend)
+
+
+@dataclass(frozen=True, slots=True)
+class AddItem:
+    """What became of one item given to ``Assistant.add``."""
+
+    item: str
+    status: str  # "added", "skipped" (a duplicate) or "error"
+    source_id: str | None = None
+    path: str | None = None  # relative to the project root
+    warnings: tuple[str, ...] = ()
+    message: str | None = None
+    duplicate_of: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Added:
+    """The items of one ``Assistant.add`` call, and the index update that followed (None: none)."""
+
+    items: tuple[AddItem, ...]
+    index: UpdateReport | None = None
+
+    @property
+    def failed(self) -> bool:
+        return any(i.status == "error" for i in self.items)
+
+
+@dataclass(frozen=True, slots=True)
+class Removed:
+    """Articles taken out of the archive (id -> where the file is kept), and the index update that followed."""
+
+    moved: dict[str, str]
+    index: UpdateReport | None = None

@@ -13,7 +13,7 @@ import pytest
 from assistant.config import Settings
 from assistant.session import Assistant
 
-SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
+SEEDS = Path(__file__).resolve().parent / "fixtures" / "seeds"  # the five seed articles, kept with the tests
 FAKE_MODEL = "test-hash"
 
 

@@ -17,8 +17,8 @@ from assistant.sources import fetch as _fetch, frontmatter as _frontmatter
 from assistant.config import Settings
 from assistant.errors import DuplicateSourceError, SourceError
 from assistant.sources import SUPPORTED, add, archive_paths, body_hash, read_source, slugify
+from conftest import seed_files
 
-SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "sources"
 ARTICLE_HTML = (FIXTURES / "article.html").read_text(encoding="utf-8")
 CANONICAL = "https://gazette.example/news/2024/family-hubs"
@@ -33,9 +33,7 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def seeds() -> list[Path]:
-    paths = sorted(SEEDS.glob("*.txt"))
-    assert len(paths) == 5, f"expected the five seed articles in {SEEDS}"
-    return paths
+    return seed_files()
 
 
 @pytest.fixture(autouse=True)

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from assistant.config import Settings
 from assistant.sources import add
@@ -23,6 +24,9 @@ CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
          "--disable-sync", "--no-first-run"]
 GOLD = Path(__file__).resolve().parents[1] / "evals" / "gold.jsonl"
+# Generous: on a 2-core machine running the whole suite, answering or indexing can take many seconds.
+PAGE_TIMEOUT = 60_000  # ms, for any wait not given its own
+SERVER_WORK = 180_000  # ms, for an answer or an upload to be indexed
 NEW_ARTICLE = """Ashbourne trial of family help hubs
 
 Ashbourne County Council said its trial of family help hubs supported 1,284 families in its first year.
@@ -87,20 +91,23 @@ def page(browser: object, server: tuple[str, Path]) -> Iterator[object]:
     pg = browser.new_page(viewport={"width": 1400, "height": 1000})
     dialogs: list[str] = []
     pg.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    pg.set_default_timeout(PAGE_TIMEOUT)
+    pg.set_default_navigation_timeout(PAGE_TIMEOUT)
     pg.goto(server[0])
-    pg.wait_for_selector("#question textarea")
+    expect(pg.locator("#question textarea")).to_be_editable()
     yield pg
     assert dialogs == [], "a script from an article ran"
     pg.close()
 
 
 def ask(page: object, question: str) -> None:
-    answers = page.locator("#chat .message-row").count()
+    """Ask on a page with no answer yet; returns when the answer and its sources are shown."""
+    expect(page.locator("#chat .message-row")).to_have_count(0)
     page.fill("#question textarea", question)
     page.click("#ask")
-    page.wait_for_function(f"document.querySelectorAll('#chat .message-row').length >= {answers + 2}",
-                           timeout=60_000)
-    page.wait_for_selector("#sources section.source", timeout=60_000)
+    # The sources panel and the chat are outputs of one event: sources shown means the answer is in too.
+    expect(page.locator("#sources section.source").first).to_be_attached(timeout=SERVER_WORK)
+    expect(page.locator("#chat .message-row")).to_have_count(2)
 
 
 def last_answer(page: object) -> str:
@@ -109,7 +116,7 @@ def last_answer(page: object) -> str:
 
 def open_articles(page: object) -> None:
     page.get_by_role("tab", name="Articles").click()
-    page.wait_for_selector("#articles-table")
+    expect(page.locator("#articles-table")).to_be_visible()
 
 
 def test_a_question_is_answered_with_quotes_citations_and_sources(page: object) -> None:
@@ -127,10 +134,10 @@ def test_a_question_is_answered_with_quotes_citations_and_sources(page: object) 
 
 def test_an_example_question_is_answered_on_click(page: object) -> None:
     examples = page.locator("#chat .example")
-    assert examples.count() >= 1
+    expect(examples.first).to_be_visible()
     examples.first.click()
-    page.wait_for_selector("#sources section.source", timeout=60_000)
-    assert page.locator("#chat .message-row").count() == 2
+    expect(page.locator("#sources section.source").first).to_be_attached(timeout=SERVER_WORK)
+    expect(page.locator("#chat .message-row")).to_have_count(2)
 
 
 def test_an_off_topic_question_is_declined(page: object) -> None:
@@ -144,11 +151,14 @@ def test_an_uploaded_article_is_cited_without_a_restart(page: object, tmp_path: 
     upload.write_text(NEW_ARTICLE, encoding="utf-8")
     open_articles(page)
     page.set_input_files("#upload input[type=file]", str(upload))
-    page.wait_for_selector("#upload >> text=ashbourne.txt")
+    # The name shows while the file is still uploading ("Uploading 1 file..."), and "Add" clicked then finds no
+    # file; the download link appears only once the server holds it.
+    expect(page.locator("#upload a[download='ashbourne.txt']")).to_be_visible()
     page.click("#add-upload")
-    page.wait_for_selector("#articles-status >> text=Added sources/ashbourne-trial-of-family-help-hubs.md",
-                           timeout=60_000)
-    page.wait_for_selector("#articles-table >> text=Ashbourne trial of family help hubs")
+    status = page.locator("#articles-status")
+    expect(status).to_contain_text("Added sources/ashbourne-trial-of-family-help-hubs.md", timeout=SERVER_WORK)
+    expect(status.locator(".error")).to_have_count(0)
+    expect(page.locator("#articles-table")).to_contain_text("Ashbourne trial of family help hubs")
     page.get_by_role("tab", name="Chat").click()
     ask(page, "How many families did the Ashbourne family help hubs support?")
     assert "1,284 families" in last_answer(page)
@@ -160,7 +170,7 @@ def test_script_in_an_article_stays_inert_text(page: object) -> None:
     page.fill("#paste-title textarea, #paste-title input", "Wexmoor <img src=x onerror=\"window.__xss = 3\">")
     page.fill("#paste-text textarea", HOSTILE)
     page.click("#add-paste")
-    page.wait_for_selector("#articles-status >> text=Added", timeout=60_000)
+    expect(page.locator("#articles-status")).to_contain_text("Added sources/", timeout=SERVER_WORK)
     page.get_by_role("tab", name="Chat").click()
     ask(page, "How many foster carers did the Wexmoor fostering drive recruit?")
     shown = page.locator("#sources").inner_text()

@@ -84,6 +84,44 @@ def archive(settings: Settings, seed_paths: list[Path]) -> Settings:
     return settings
 
 
+@pytest.fixture(scope="session")
+def real_index(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The five seeds archived with `assistant add` and indexed by `assistant index` with the real model, once per run.
+
+    Never changed by a test: tests take a copy (``real_project`` or ``copy_project``).
+    """
+    import os
+
+    from click.testing import CliRunner
+
+    from assistant.cli import cli
+
+    root = tmp_path_factory.mktemp("real-index")
+    env = {key: None for key in os.environ if key.startswith("ASSISTANT_")}
+    seeds = seed_files()
+    # One build of all five: int8 vectors depend on the batch they were encoded in, and test_embed compares them.
+    for args in (["add", "--no-index", *map(str, seeds[:4])],
+                 ["add", "--no-index", "--publisher", "CYP Now", "--published", "2021-06-17", str(seeds[4])],
+                 ["index", "--quiet"]):
+        result = CliRunner().invoke(cli, ["--root", str(root), *args], env=env)
+        assert result.exit_code == 0, result.output
+    return Settings(root=root)
+
+
+def copy_project(settings: Settings, dest: Path) -> Settings:
+    """A copy of a project folder (archive, index and model export) that a test may change."""
+    import shutil
+
+    shutil.copytree(settings.root, dest)
+    return settings.replace(root=dest)
+
+
+@pytest.fixture
+def real_project(real_index: Settings, tmp_path: Path) -> Settings:
+    """This test's own copy of ``real_index``."""
+    return copy_project(real_index, tmp_path / "real")
+
+
 def write_source(settings: Settings, sid: str, title: str, body: str) -> Path:
     """Drop an article into sources/ by hand, as a user might."""
     settings.sources_dir.mkdir(parents=True, exist_ok=True)

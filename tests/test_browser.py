@@ -16,8 +16,7 @@ import pytest
 from playwright.sync_api import expect
 
 from assistant.config import Settings
-from assistant.sources import add
-from conftest import seed_files
+from conftest import copy_project
 
 pytestmark = pytest.mark.slow
 CHROMIUM = "/usr/bin/chromium"
@@ -43,11 +42,8 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    root = tmp_path_factory.mktemp("web")
-    settings = Settings(root=root)
-    for path in seed_files():
-        add(str(path), settings)
+def server(real_index: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    root = copy_project(real_index, tmp_path_factory.mktemp("web") / "project").root  # the tests add articles
     (root / "evals").mkdir()
     shutil.copy(GOLD, root / "evals" / "gold.jsonl")
     port = free_port()

@@ -76,12 +76,15 @@ def test_sources_lists_the_archive(archive: Settings) -> None:
 
 
 @pytest.mark.slow
-def test_real_model_builds_a_searchable_index(tmp_path: Path, seed_paths: list[Path]) -> None:
+def test_real_model_builds_a_searchable_index(real_project: Settings) -> None:
+    """The index `assistant add` built with the real model (conftest's ``real_index``) is searched from the CLI."""
     from assistant.index.embed import load_model
 
-    settings = Settings(root=tmp_path)
-    code, out, err = run(settings, "add", *map(str, seed_paths))
-    assert code == 0, err
+    settings = real_project
+    code, out, err = run(settings, "index", "--status", "--json")
+    assert code == 0 and json.loads(out)["up_to_date"], err
+    code, out, err = run(settings, "ask", "--json", "How many referrals were there in 2019-20?")
+    assert code == 0 and "642,980 referrals" in json.loads(out)["answer"], err
     snap = store.load(settings)
     assert snap.manifest.model == store.ModelInfo("all-MiniLM-L6-v2", 384, "onnx-int8")
     matrix = snap.dense_matrix()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,19 +14,14 @@ from assistant.config import Settings
 from assistant.index import embed, onnx as _onnx
 from assistant.index.store import load
 from assistant.session import Assistant
-from assistant.sources import add
-from conftest import seed_files
 
 GOLD = Path(__file__).resolve().parents[1] / "evals" / "gold.jsonl"
 
 
-@pytest.fixture(scope="module")
-def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    settings = Settings(root=tmp_path_factory.mktemp("onnx"))
-    for path in seed_files():
-        add(str(path), settings)
-    Assistant(settings).update()
-    yield settings
+@pytest.fixture
+def real(real_project: Settings) -> Settings:
+    """This test's own copy of the seeds indexed with the real model (built once per run)."""
+    return real_project
 
 
 @pytest.mark.slow

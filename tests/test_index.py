@@ -171,41 +171,58 @@ _CRASHING_UPDATE = textwrap.dedent("""
             v = rng.normal(size=(len(texts), 64)).astype("float32")
             return v / np.linalg.norm(v, axis=1, keepdims=True)
 
-    kill_at, calls = int(sys.argv[2]), [0]
-    real_replace, real_fsync = os.replace, os.fsync
+    kill_at, calls = int(sys.argv[2]), []  # kill_at 0: never killed, only counted
 
     def step(real):
         def wrapped(*args):
-            calls[0] += 1
-            if calls[0] == kill_at:
+            calls.append(real.__name__)
+            if len(calls) == kill_at:
                 os.kill(os.getpid(), signal.SIGKILL)
             return real(*args)
         return wrapped
 
-    os.replace, os.fsync = step(real_replace), step(real_fsync)
+    os.replace, os.fsync = step(os.replace), step(os.fsync)
     Assistant(Settings(root=sys.argv[1], model="test-hash"), Enc()).update()
-    print("finished")
+    print(" ".join(calls))
 """)
 
 
-@pytest.mark.parametrize("kill_at", range(1, 13))
-def test_killed_update_leaves_a_usable_index(settings: Settings, tmp_path: Path, kill_at: int, encoder: HashEncoder) -> None:
+def _crashing_update(root: Path, kill_at: int) -> subprocess.CompletedProcess[str]:
+    """`assistant index` in a child process, killed just before its ``kill_at``-th fsync or replace (0: never)."""
+    script = root.parent / "crash.py"
+    script.write_text(_CRASHING_UPDATE, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    return subprocess.run([sys.executable, str(script), str(root), str(kill_at)],
+                          capture_output=True, text=True, env=env, timeout=120)
+
+
+def _one_indexed_and_two_new(root: Path, encoder: HashEncoder) -> Settings:
+    settings = Settings(root=root, model="test-hash", lock_timeout=0.5)
     write_source(settings, "one", "One", NEW_BODY)
     Assistant(settings, encoder).update()
     write_source(settings, "two", "Two", NEW_BODY.replace("council", "charity"))
-    script = tmp_path / "crash.py"
-    script.write_text(_CRASHING_UPDATE, encoding="utf-8")
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    run = subprocess.run([sys.executable, str(script), str(settings.root), str(kill_at)],
-                         capture_output=True, text=True, env=env, timeout=120)
-    assert run.returncode in (0, -signal.SIGKILL), run.stderr
-    snap = store.load(settings)  # never damaged: the old generation or the new one
-    assert set(snap.manifest.sources) in ({"one"}, {"one", "two"})
-    if run.returncode == 0:
-        assert set(snap.manifest.sources) == {"one", "two"}
-    final = Assistant(settings, encoder).update()
-    assert final.sources == 2 and store.load(settings).manifest.passages == final.passages
-    assert not list(settings.index_dir.glob("*.tmp"))
+    return settings
+
+
+def test_killed_update_leaves_a_usable_index(tmp_path: Path, encoder: HashEncoder) -> None:
+    counted = _crashing_update(_one_indexed_and_two_new(tmp_path / "count", encoder).root, kill_at=0)
+    assert counted.returncode == 0, counted.stderr
+    calls = counted.stdout.split()
+    assert len(calls) >= 13, calls  # a few files fsynced, the generation renamed, CURRENT written and renamed
+    switch = len(calls) - calls[::-1].index("replace")  # the last replace makes the new generation live
+    for kill_at in range(1, len(calls) + 1):  # every one of them, the CURRENT switch and the fsync after it included
+        settings = _one_indexed_and_two_new(tmp_path / f"kill-{kill_at}", encoder)
+        run = _crashing_update(settings.root, kill_at)
+        assert run.returncode == -signal.SIGKILL, (kill_at, run.returncode, run.stderr)
+        snap = store.load(settings)  # never damaged: the old generation until the switch, the new one after it
+        assert set(snap.manifest.sources) == ({"one", "two"} if kill_at > switch else {"one"}), kill_at
+        question = "When will the plan for foster carers be ready?"
+        answer = Assistant(settings.replace(abstain_below=0.0), encoder).ask(question)
+        assert answer.citations and answer.citations[0].quote in NEW_BODY, kill_at
+        final = Assistant(settings, encoder).update()
+        assert final.sources == 2 and store.load(settings).manifest.passages == final.passages, kill_at
+        assert set(store.load(settings).manifest.sources) == {"one", "two"}
+        assert not list(settings.index_dir.glob("*.tmp")), kill_at
 
 
 def test_generations_are_pruned(settings: Settings, encoder: HashEncoder) -> None:

@@ -474,8 +474,17 @@ def test_slug_is_cut_between_words() -> None:
     assert len(slug) <= 60 and slugify(title, limit=10) == "independent"[:10]
 
 
-def test_supported_types() -> None:
-    assert SUPPORTED == (".txt", ".md", ".html", ".htm")
+@pytest.mark.parametrize("name", ["story.txt", "STORY.TXT", "story.md", "story.Md", "story.html", "story.HTM"])
+def test_every_supported_type_is_imported_whatever_the_case_of_its_suffix(settings: Settings, tmp_path: Path,
+                                                                          name: str) -> None:
+    assert Path(name).suffix.lower() in SUPPORTED
+    html = Path(name).suffix.lower() in (".html", ".htm")
+    result = add(write(tmp_path / name, ARTICLE_HTML if html else "Harbour plan\n\nThe harbour will reopen in May.\n"),
+                 settings)
+    body = body_of(result.path, settings)
+    assert ("family hubs" if html else "The harbour will reopen in May.") in body
+    assert "<" not in body  # HTML is extracted, not kept as markup
+    assert archive_paths(settings) == [result.path]
 
 
 def test_article_is_written_through_a_synced_temporary_file(settings: Settings, seeds: list[Path],

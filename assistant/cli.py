@@ -151,14 +151,22 @@ def remove(assistant: Assistant, ids: tuple[str, ...], no_index: bool, as_json: 
 @click.option("--compare", is_flag=True, help="Run dense, bm25 and hybrid in one run and print one table.")
 @click.option("--beir", "beir_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Evaluate a BEIR dataset folder instead (nDCG@10, Recall@100 per mode).")
+@click.option("--qa", "qa_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Evaluate answers on a folder of articles/ and questions.jsonl, in a temporary archive.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--no-save", is_flag=True, help="Do not write the run to evals/results/.")
 @click.pass_obj
 def eval_(assistant: Assistant, gold: Path | None, mode: str, compare: bool, beir_dir: Path | None,
-          as_json: bool, no_save: bool) -> None:
-    """Measure retrieval on the gold set (or a BEIR dataset); runs are saved in evals/results/."""
+          qa_dir: Path | None, as_json: bool, no_save: bool) -> None:
+    """Measure answers and retrieval on the gold set (or a QA folder, or a BEIR dataset); runs are saved
+    in evals/results/."""
     modes = MODES if compare or beir_dir else (mode,)
     progress = sys.stderr.isatty() and not as_json
+    if qa_dir is not None:
+        from .evals.qa import run_qa
+
+        _emit(run_qa(qa_dir, assistant, progress=progress, wrap=_bar(progress)), as_json)
+        return
     if beir_dir is not None:
         from .evals.beir import evaluate_beir
 

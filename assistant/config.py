@@ -42,8 +42,9 @@ class Settings:
         rrf_k: The constant c of reciprocal rank fusion, 1 / (c + rank).
         bm25_weight: Weight of the BM25 ranking in the fusion (the dense ranking weighs 1).
         group_threshold: Shingle containment at which two sentences count as the same quote.
-        abstain_below: Relevance (best passage cosine + best sentence term coverage) under
-            which nothing is quoted.
+        abstain_below: The abstention model's confidence that the articles answer, under which
+            nothing is quoted. Default: the threshold chosen with the model on the tune
+            questions (``assistant/answer/weights.json``).
     """
 
     root: Path = field(default_factory=Path.cwd)
@@ -58,7 +59,7 @@ class Settings:
     rrf_k: int = 10
     bm25_weight: float = 1.5
     group_threshold: float = 0.6
-    abstain_below: float = 0.70
+    abstain_below: float | None = None
     # Names of the folders derived from root rather than given; not compared, not a setting.
     derived: tuple[str, ...] = field(default=(), init=False, compare=False, repr=False)
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from .evals import report as reports
 from .evals.beir import BeirRun
+from .evals.qa import SPLITS, QARun
 from .evals.runner import GoldRun
 from .index.update import Status, UpdateReport
 from .session import Added, AddItem, Removed
@@ -50,14 +51,15 @@ def to_json(value: object) -> Any:
 
 @to_json.register
 def _(a: Answer) -> dict[str, Any]:
-    return {"question": a.question, "abstained": a.abstained, "answer": a.text,
+    return {"question": a.question, "abstained": a.abstained, "confidence": round(a.confidence, 4), "answer": a.text,
             "citations": [_citation(c) for c in a.citations], "passages": [_passage(r) for r in a.passages]}
 
 
 @to_json.register
 def _(r: UpdateReport) -> dict[str, Any]:
     return {"plan": {k: list(v) for k, v in dataclasses.asdict(r.plan).items()}, "sources": r.sources,
-            "passages": r.passages, "embedded": r.embedded, "reused": r.reused, "generation": r.generation,
+            "passages": r.passages, "embedded": r.embedded, "reused": r.reused,
+            "sentences_embedded": r.sentences_embedded, "generation": r.generation,
             "warnings": list(r.warnings)}
 
 
@@ -102,6 +104,12 @@ def _(q: QuestionFailed) -> dict[str, Any]:
 def _(run: GoldRun) -> dict[str, Any]:
     return {"saved": run.saved,
             **{m: {k: v for k, v in r.items() if k != "questions"} for m, r in run.results.items()}}
+
+
+@to_json.register
+def _(run: QARun) -> dict[str, Any]:
+    return {"dataset": run.name, "articles": run.articles, "passages": run.passages, "results": run.results,
+            "baselines": run.baselines, "abstention_curve": run.curve}
 
 
 @to_json.register
@@ -166,7 +174,7 @@ def _(r: UpdateReport) -> list[Line]:
     return [*out, Line(
         f"indexed {r.sources} articles, {r.passages} passages "
         f"({len(r.plan.new)} new, {len(r.plan.changed)} changed, {len(r.plan.deleted)} removed; "
-        f"{r.embedded} passages embedded, {r.reused} reused)")]
+        f"{r.embedded} passages embedded, {r.reused} reused, {r.sentences_embedded} sentences embedded)")]
 
 
 @to_text.register
@@ -218,9 +226,47 @@ def _(q: QuestionFailed) -> list[Line]:
 @to_text.register
 def _(run: GoldRun) -> list[Line]:
     lines = [Line("\n\n".join(reports.table(run.results, split) for split in ("all", "tune", "heldout")))]
+    for extra in (reports.style_table(run.results), reports.curve_table(run.results)):
+        if extra:
+            lines.append(Line("\n" + extra))
     if run.saved:
         lines.append(Line(f"\nsaved {run.saved} and {run.saved.removesuffix('.json')}.png"))
     return lines
+
+
+_QA_SHOWN = ("answer_accuracy", "first_quote_accuracy", "chars_per_answer", "passage_recall@5",
+             "abstention_precision", "abstention_recall", "false_abstention")
+
+
+@to_text.register
+def _(run: QARun) -> list[Line]:
+    width = max(len(m) for m in _QA_SHOWN) + 2
+    lines = [f"{run.name}: {run.articles} articles, {run.passages:,} passages, "
+             f"{run.results['all']['answerable']} answerable + {run.results['all']['unanswerable']} unanswerable",
+             f"{'':<{width}}" + "".join(f"{s:>10}" for s in SPLITS)]
+    for metric in _QA_SHOWN:
+        lines.append(f"{metric:<{width}}" + "".join(f"{_cell(run.results[s][metric], metric):>10}" for s in SPLITS))
+    for field in ("by_style", "by_kind"):
+        for value, by_split in run.results.get(field, {}).items():
+            lines.append(f"{'answer_accuracy ' + value:<{width}}"
+                         + "".join(f"{_cell(by_split[s]['answer_accuracy'], ''):>10}" for s in SPLITS))
+    lines.append("")
+    lines.append(f"{'naive quoters (never abstain)':<{width}}" + "".join(f"{s:>10}" for s in SPLITS) + f"{'chars':>8}")
+    for name, by_split in run.baselines.items():
+        lines.append(f"{name:<{width}}" + "".join(f"{_cell(by_split[s]['answer_accuracy'], ''):>10}" for s in SPLITS)
+                     + f"{_cell(by_split['all']['chars_per_answer'], 'chars_per_answer'):>8}")
+    lines.append("")
+    lines.append(f"{'abstain if confidence below':<{width}}{'precision':>10}{'recall':>10}{'false abst':>12}")
+    for r in run.curve:
+        lines.append(f"{r['threshold']:<{width}.2f}{_cell(r['abstention_precision'], ''):>10}"
+                     f"{_cell(r['abstention_recall'], ''):>10}{_cell(r['false_abstention'], ''):>12}")
+    return [Line("\n".join(lines))]
+
+
+def _cell(value: object, metric: str) -> str:
+    if value is None:
+        return "—"
+    return f"{float(value):.0f}" if metric == "chars_per_answer" else f"{float(value):.3f}"  # type: ignore[arg-type]
 
 
 @to_text.register

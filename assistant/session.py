@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .answer.quotes import ask as answer_question
-from .answer.quotes import check_question
+from .answer import model
+from .answer.quotes import Evidence, Span, check_question, gather
+from .answer.quotes import decide as decide_answer
 from .answer.retrieve import Filters, Retriever
 from .config import Settings
 from .errors import AssistantError, DuplicateSourceError, SourceError
@@ -41,6 +42,14 @@ class Assistant:
         self._generation: Path | None = None
         self._lock = threading.Lock()
         self._updating = threading.Lock()  # one update at a time in this process
+        self._models: model.Models | None = None
+
+    @property
+    def models(self) -> model.Models:
+        """The quote and abstention models (read from the package's weights on first use)."""
+        if self._models is None:
+            self._models = model.load()
+        return self._models
 
     @classmethod
     def open(cls, settings: Settings, encoder: Encoder | None = None) -> Assistant:
@@ -68,7 +77,8 @@ class Assistant:
         except AssistantError:  # no usable index: nothing counts as indexed
             return None
 
-    def ask(self, question: str, *, k: int = 5, mode: str = "hybrid", filters: Filters | None = None) -> Answer:
+    def ask(self, question: str, *, k: int = 5, mode: str = "hybrid", filters: Filters | None = None,
+            exclude: Sequence[Span] = (), focus: str | None = None) -> Answer:
         """Answer ``question`` with verbatim quotes and citations, or abstain.
 
         Args:
@@ -76,12 +86,26 @@ class Assistant:
             k: Passages to return (copies of one passage in other articles count once). Default 5.
             mode: ``hybrid`` (default), ``dense`` or ``bm25``.
             filters: Restrict to some sources, publishers or dates. Default: none.
+            exclude: Quotes not to give again, as (path, start, end); a conversation passes its
+                earlier answers' quotes. Default: none.
+            focus: For a follow-up searched together with the question before it, the follow-up
+                itself: quotes are judged by what it asks. Default: the whole question.
 
         Returns:
             An Answer whose every quote is an exact slice of its source file.
         """
+        return self.decide(self.evidence(question, k=k, mode=mode, filters=filters, exclude=exclude, focus=focus))
+
+    def evidence(self, question: str, *, k: int = 5, mode: str = "hybrid", filters: Filters | None = None,
+                 exclude: Sequence[Span] = (), focus: str | None = None) -> Evidence:
+        """The candidate quotes for ``question`` and their features, before anything is chosen."""
         check_question(question)  # before loading anything: an empty question needs no index
-        return answer_question(question, self.settings, self.retriever(), k=k, mode=mode, filters=filters)
+        return gather(question, self.settings, self.retriever(), k=k, mode=mode, filters=filters, exclude=exclude,
+                      focus=focus)
+
+    def decide(self, evidence: Evidence) -> Answer:
+        """The answer the models give from ``evidence``: quotes, or an abstention."""
+        return decide_answer(evidence, self.models, self.settings, self.retriever())
 
     def update(self, *, rebuild: bool = False, progress: bool = False) -> UpdateReport:
         """Bring the index up to date with the archive (see ``index.update.update``)."""

@@ -113,3 +113,4 @@ class Answer:
     text: str  # markdown
     citations: tuple[Citation, ...]
     passages: tuple[RankedPassage, ...]
+    confidence: float = 1.0  # the abstention model's P(the articles answer this question)

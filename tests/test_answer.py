@@ -92,7 +92,8 @@ def test_a_question_naming_what_no_article_mentions_abstains(indexed: Assistant)
 @pytest.mark.slow
 def test_figures_and_terms_are_found(real: Assistant) -> None:
     assert "642,980 referrals" in real.ask("How many referrals were there in 2019-20?").citations[0].quote
-    assert "Section 47" in real.ask("Section 47 enquiries", mode="bm25").citations[0].quote
+    assert "Section 47" in real.ask("Section 47 enquiries", mode="bm25").passages[0].hit.passage.text
+    assert "Section 47" in real.ask("Section 47 enquiries").citations[0].quote
     assert "Triple P" in real.ask("What is Triple P?").citations[0].quote
 
 
@@ -161,7 +162,8 @@ def test_json_contract(indexed: Assistant) -> None:
     code, out, err = _cli(indexed.settings, "ask", "--json", "--k", "3", "How many referrals were there?")
     assert code == 0, err
     data = json.loads(out)
-    assert set(data) == {"question", "abstained", "answer", "citations", "passages"}
+    assert set(data) == {"question", "abstained", "confidence", "answer", "citations", "passages"}
+    assert 0.0 <= data["confidence"] <= 1.0
     assert data["question"] == "How many referrals were there?" and isinstance(data["abstained"], bool)
     assert len(data["passages"]) == 3 and [p["rank"] for p in data["passages"]] == [1, 2, 3]
     for p in data["passages"]:

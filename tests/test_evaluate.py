@@ -21,16 +21,17 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def judged(qid: str, ranked: list[str], relevant: list[str], *, answerable: bool = True, abstained: bool = False,
-           source_recall: float | None = 1.0) -> dict:
+           source_recall: float | None = 1.0, correct: bool = False, chars: int = 100) -> dict:
     return {"id": qid, "split": "tune", "kind": "figure", "answerable": answerable, "abstained": abstained,
             "relevant_ranks": [i + 1 for i, p in enumerate(ranked) if p in relevant], "ranked": ranked,
             "relevant": relevant, "source_recall@5": source_recall if answerable else None,
-            "citations_valid": True, "citations": 1}
+            "citations_valid": True, "citations": 1, "correct": correct, "first_correct": correct,
+            "chars": 0 if abstained else chars, "quotes": 0 if abstained else 1, "passage_hit@5": bool(relevant)}
 
 
 def test_metrics_on_known_rankings() -> None:
     m = metrics([
-        judged("a", ["p1", "p2", "p3"], ["p1"]),               # hit at rank 1
+        judged("a", ["p1", "p2", "p3"], ["p1"], correct=True, chars=300),  # hit at rank 1, and quoted
         judged("b", ["p4", "p5", "p6", "p7"], ["p6"], source_recall=0.5),  # hit at rank 3
         judged("c", ["p8", "p9"], ["px"], abstained=True, source_recall=0.0),  # missed, wrongly abstained
         judged("u", ["p1"], [], answerable=False, abstained=True),
@@ -45,6 +46,9 @@ def test_metrics_on_known_rankings() -> None:
     assert m["abstention_precision"] == 0.5 and m["abstention_recall"] == 0.5
     assert m["false_abstention_rate"] == pytest.approx(1 / 3, abs=1e-4)
     assert m["citation_validity"] == 1.0
+    # Answer accuracy counts quotes, not passages: only "a" quoted its answer.
+    assert m["answer_accuracy"] == pytest.approx(1 / 3, abs=1e-4) and m["first_quote_accuracy"] == m["answer_accuracy"]
+    assert m["chars_per_answer"] == pytest.approx((300 + 100 + 100) / 3, abs=1e-4)  # a, b and v answered
 
 
 def test_beir_loader_reads_header_and_crlf() -> None:

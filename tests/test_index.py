@@ -43,13 +43,16 @@ def test_build_from_seeds_records_manifest_and_exact_offsets(archive: Settings, 
 
 def test_adding_one_article_embeds_only_its_passages(archive: Settings, encoder: HashEncoder) -> None:
     first = Assistant(archive, encoder).update()
-    assert encoder.encoded == first.embedded == first.passages
+    assert first.embedded == first.passages and first.sentences_embedded > first.passages
+    assert encoder.encoded == first.embedded + first.sentences_embedded
     write_source(archive, "new-article", "A new article", NEW_BODY)
     before = encoder.encoded
     report = Assistant(archive, encoder).update()
     new_passages = [p for p in store.load(archive).passages if p.source_id == "new-article"]
     assert report.plan.new == ("new-article",) and len(report.plan.unchanged) == 5
-    assert report.embedded == len(new_passages) == encoder.encoded - before
+    assert report.embedded == len(new_passages)
+    assert report.sentences_embedded == sum(len(p.sentences) for p in new_passages)
+    assert report.embedded + report.sentences_embedded == encoder.encoded - before
     assert report.reused == first.passages
 
 
@@ -73,7 +76,8 @@ def test_changed_article_reuses_vectors_of_unchanged_passages(settings: Settings
     texts = [p.text for p in store.load(settings).passages]
     assert report.plan.changed == ("story",)
     assert any("late paragraph" in t for t in texts)
-    assert report.embedded == encoder.encoded - before < len(texts)
+    assert report.embedded + report.sentences_embedded == encoder.encoded - before
+    assert report.embedded < len(texts)  # the unchanged passage and its sentences were reused
 
 
 def test_deleted_article_is_removed(archive: Settings, encoder: HashEncoder) -> None:

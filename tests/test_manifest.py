@@ -30,7 +30,7 @@ def built(settings: Settings, assistant: Assistant) -> Path:
 def test_manifest_round_trips_and_records_every_file(built: Path) -> None:
     manifest = store.Manifest.from_json(built.read_text(encoding="utf-8"))
     assert store.Manifest.from_json(manifest.to_json()) == manifest
-    assert manifest.format == store.FORMAT_VERSION == 2
+    assert manifest.format == store.FORMAT_VERSION == 3
     assert set(manifest.files) >= {store.PASSAGES, store.VECTORS}
     assert all(len(f.sha256) == 64 for f in manifest.files.values())
     assert manifest.passages == sum(e.passages for e in manifest.sources.values()) > 0

@@ -40,7 +40,7 @@ def test_an_answer_shows_quotes_citations_and_sources_in_context(app: App) -> No
     assert box == ""
     assert [m["role"] for m in history] == ["user", "assistant"]
     reply = history[1]["content"]
-    assert "642,980 referrals" in reply and "[1]" in reply and '<blockquote class="quote">' in reply
+    assert "642,980 referrals" in reply and "[1]" in reply and '<blockquote class="quote" data-span="sources/' in reply
     assert '<section class="source" id="cite-1">' in panel
     assert "<mark>There were 642,980 referrals in 2019-20" in panel
     assert "Read the whole article" in panel

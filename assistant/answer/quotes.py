@@ -1,79 +1,157 @@
-"""Answers: verbatim quotes with numbered citations, or a plain abstention."""
+"""Answers: verbatim quotes with numbered citations, or a plain abstention.
+
+An answer is made in two steps. ``gather`` retrieves passages (hybrid search) and the passages of the
+sentences nearest the question in meaning, and describes every sentence in them with the features of
+``features.py``. ``decide`` scores those sentences with the quote model, asks the abstention model
+whether the best of them answer the question at all, and quotes up to three: the best, and any other
+that comes close to it and says something else.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
+
+import numpy as np
 
 from ..config import Settings
 from ..errors import QuestionError
 from ..index import lexical
 from ..types import Answer, Citation, Hit, Location, Passage, RankedPassage
+from .features import Candidate, Question, question_features, quotable, sentence_features
 from .group import SHINGLE, group, same_quote, shingles, words
+from .model import Models
 from .retrieve import Filters, Retriever
 
 MAX_QUESTION_CHARS = 2000
 MAX_QUOTES = 3
+NEAREST_SENTENCES = 10  # the passages of this many sentences nearest the question join the candidates
+AGREEMENT_DEPTH = 5
 ABSTENTION = "The articles do not answer this question."
 # A capitalised word, not the first of the question or of a sentence in it.
 _NAME = re.compile(r"(?<!^)(?<![.?!]\s)(?<![.?!]\s\s)\b[A-Z][a-z]+(?:['’]s)?\b")
 
+Span = tuple[str, int, int]  # a quote's source path, start and end
+
 
 @dataclass(frozen=True, slots=True)
-class _Sentence:
-    hit: Hit
-    start: int
-    end: int
-    text: str
-    coverage: float  # IDF-weighted share of the question's terms it contains
-    rank: int  # rank of its passage group
+class Evidence:
+    """What retrieval found for a question, before anything is chosen."""
 
-    @property
-    def score(self) -> float:
-        """Coverage, discounted a little for each rank its passage stands below the first."""
-        return self.coverage / (1 + 0.1 * self.rank)
+    question: str
+    ranked: tuple[RankedPassage, ...]  # the k best passage groups
+    candidates: tuple[Candidate, ...]  # every sentence that may be quoted
+    rows: np.ndarray  # their features, one row each (``features.SENTENCE_FEATURES``)
+    unknown_names: tuple[str, ...]  # names in the question that no article contains
+    agreement: float  # share of the dense top 5 that is also in the BM25 top 5
 
 
-def ask(question: str, settings: Settings, retriever: Retriever, *, k: int = 5, mode: str = "hybrid",
-        filters: Filters | None = None) -> Answer:
-    """Answer ``question`` with quotes from the archive (``Assistant.ask`` calls this).
+def gather(question: str, settings: Settings, retriever: Retriever, *, k: int = 5, mode: str = "hybrid",
+           filters: Filters | None = None, exclude: Collection[Span] = (), focus: str | None = None) -> Evidence:
+    """Retrieve and describe the candidate quotes for ``question``.
 
     Args:
         question: Free text, at most 2,000 characters.
-        settings: Thresholds.
+        settings: Grouping threshold.
         retriever: The loaded index to search.
-        k: Passages to return (copies of one passage in other articles count once).
+        k: Passage groups to rank (copies of one passage in other articles count once).
         mode: ``hybrid`` (default), ``dense`` or ``bm25``.
         filters: Restrict to some sources, publishers or dates.
-
-    Returns:
-        An Answer whose every quote is an exact slice of its source file.
+        exclude: Quotes not to give again, as (path, start, end): an earlier answer in a conversation.
+        focus: What the quotes must answer, when it is not the whole of ``question``: a follow-up is
+            searched for together with the question before it, but its quotes are judged by what it
+            asks itself.
     """
     question = check_question(question)
     if k < 1:
         raise QuestionError("k must be at least 1")
-    hits = retriever.search(question, k=max(4 * k, 20), mode=mode, filters=filters)
+    vector = retriever.encode(question)
+    hits = retriever.search(question, k=max(4 * k, 20), mode=mode, filters=filters, vector=vector)
     groups = group(hits, lambda h: h.passage.text, settings.group_threshold)
     ranked = tuple(RankedPassage(i + 1, g[0], _locations(g[0], g[1:])) for i, g in enumerate(groups[:k]))
-    sentences = _sentences(question, groups[:k], retriever.lexical)
-    chosen = _choose(sentences, settings)
-    missing = unknown_names(question, retriever.lexical)
-    if missing:
-        names = " or ".join(missing)
-        return Answer(question, True, f"{ABSTENTION} No article mentions {names}.", (), ranked)
-    if not chosen or relevance(ranked, sentences) < settings.abstain_below:
-        return Answer(question, True, ABSTENTION, (), ranked)
+    found = [(rank, hit) for rank, members in enumerate(groups[:k]) for hit in members]
+    if mode != "bm25":
+        near = {int(retriever.sentence_owner[r]) for r in retriever.sentences(vector, NEAREST_SENTENCES, filters)}
+        found += [(len(ranked), retriever.hit(row, vector)) for row in sorted(near)]
+    candidates = _candidates(found, retriever, set(exclude))
+    judged_by = question if focus is None else check_question(focus)
+    target = vector if focus is None else retriever.encode(judged_by)
+    cosines = (retriever.sentence_vectors[[c.row for c in candidates]] @ target if candidates
+               else np.zeros(0, dtype=np.float32))
+    rows = sentence_features(Question(judged_by, retriever.lexical), candidates, cosines)
+    return Evidence(question, ranked, tuple(candidates), rows, tuple(unknown_names(question, retriever.lexical)),
+                    _agreement(question, retriever, vector, filters))
+
+
+def decide(evidence: Evidence, models: Models, settings: Settings, retriever: Retriever) -> Answer:
+    """Quote the candidates the quote model rates best, or abstain when the abstention model says so."""
+    question, ranked = evidence.question, evidence.ranked
+    if evidence.unknown_names:
+        names = " or ".join(evidence.unknown_names)
+        return Answer(question, True, f"{ABSTENTION} No article mentions {names}.", (), ranked, 0.0)
+    probability = models.quote.probability(evidence.rows)
+    about = question_features(probability, evidence.rows, False, evidence.agreement)
+    confidence = float(models.answerable.probability(about[None, :])[0])
+    threshold = models.abstain_below if settings.abstain_below is None else settings.abstain_below
+    if not evidence.candidates or confidence < threshold:
+        return Answer(question, True, ABSTENTION, (), ranked, confidence)
+    chosen = _choose(evidence.candidates, probability, models.keep_ratio, settings)
     # One BM25 search for all quotes (their tokens are known already) finds the other articles
     # that carry any of them.
-    pool = retriever.lexical_search([t for s in chosen for t in retriever.lexical.terms(s.text)], k=10 * len(chosen))
-    citations = tuple(_citation(n + 1, s, pool, settings) for n, s in enumerate(chosen))
-    return Answer(question, False, render(citations), citations, ranked)
+    pool = retriever.lexical_search([t for c in chosen for t in retriever.lexical.terms(c.text)], k=10 * len(chosen))
+    citations = tuple(_citation(n + 1, c, pool, settings) for n, c in enumerate(chosen))
+    return Answer(question, False, render(citations), citations, ranked, confidence)
 
 
-def relevance(ranked: tuple[RankedPassage, ...], sentences: list[_Sentence]) -> float:
-    """How well the archive answers: best passage cosine plus best sentence term coverage (0..2)."""
-    best = max((r.hit.similarity for r in ranked), default=0.0)
-    return best + max((s.coverage for s in sentences), default=0.0)
+def ask(question: str, settings: Settings, retriever: Retriever, models: Models, *, k: int = 5,
+        mode: str = "hybrid", filters: Filters | None = None, exclude: Collection[Span] = (),
+        focus: str | None = None) -> Answer:
+    """Answer ``question`` with quotes from the archive (``Assistant.ask`` calls this).
+
+    Returns:
+        An Answer whose every quote is an exact slice of its source file.
+    """
+    evidence = gather(question, settings, retriever, k=k, mode=mode, filters=filters, exclude=exclude, focus=focus)
+    return decide(evidence, models, settings, retriever)
+
+
+def _candidates(found: list[tuple[int, Hit]], retriever: Retriever, exclude: set[Span]) -> list[Candidate]:
+    """Every quotable sentence of the found passages (each passage once), but excluded quotes."""
+    out: list[Candidate] = []
+    seen: set[str] = set()
+    for rank, hit in found:
+        p = hit.passage
+        if p.id in seen:
+            continue
+        seen.add(p.id)
+        texts = [p.text[a - p.start : b - p.start] for a, b in p.sentences]
+        for i, ((a, b), row) in enumerate(zip(p.sentences, retriever.sentence_rows(p))):
+            if not quotable(texts[i]) or (hit.source.path, a, b) in exclude:
+                continue
+            out.append(Candidate(hit, a, b, texts[i], rank, row, tuple(texts[max(i - 1, 0) : i] + texts[i + 1 : i + 2])))
+    return out
+
+
+def _agreement(question: str, retriever: Retriever, vector: np.ndarray, filters: Filters | None) -> float:
+    dense = {h.passage.id for h in retriever.search(question, AGREEMENT_DEPTH, "dense", filters, vector)}
+    bm25 = {h.passage.id for h in retriever.search(question, AGREEMENT_DEPTH, "bm25", filters, vector)}
+    return len(dense & bm25) / AGREEMENT_DEPTH
+
+
+def _choose(candidates: tuple[Candidate, ...], probability: np.ndarray, keep_ratio: float,
+            settings: Settings) -> list[Candidate]:
+    """The best candidate, and up to MAX_QUOTES - 1 others that come close to it and say something else."""
+    order = np.argsort(-probability, kind="stable")
+    floor = keep_ratio * probability[order[0]]
+    chosen: list[Candidate] = []
+    for i in order:
+        if len(chosen) == MAX_QUOTES or probability[i] < floor:
+            break
+        c = candidates[i]
+        if not any(same_quote(c.text, d.text, settings.group_threshold) for d in chosen):
+            chosen.append(c)
+    return chosen
 
 
 def unknown_names(question: str, lex: lexical.Lexical) -> list[str]:
@@ -106,35 +184,7 @@ def check_question(question: str) -> str:
     return question
 
 
-def _sentences(question: str, groups: list[list[Hit]], lex: lexical.Lexical) -> list[_Sentence]:
-    """Every sentence of the retrieved passages, scored against the question, best first."""
-    terms = set(lex.terms(question))
-    total = sum(lex.idf(t) for t in terms) or 1.0
-    spans = [(rank, hit, s, e) for rank, members in enumerate(groups) for hit in members
-             for s, e in _passage_spans(hit.passage)]
-    found = lex.terms_of([hit.passage.text[s:e] for _, hit, s, e in spans])
-    out: list[_Sentence] = []
-    for (rank, hit, s, e), words in zip(spans, found):
-        coverage = sum(lex.idf(t) for t in terms.intersection(words)) / total
-        out.append(_Sentence(hit, hit.passage.start + s, hit.passage.start + e, hit.passage.text[s:e], coverage, rank))
-    return sorted(out, key=lambda x: -x.score)
-
-
-def _choose(sentences: list[_Sentence], settings: Settings) -> list[_Sentence]:
-    """Up to MAX_QUOTES distinct sentences that cover the question well."""
-    if not sentences or sentences[0].coverage <= 0:
-        return []
-    floor = 0.5 * sentences[0].score
-    chosen: list[_Sentence] = []
-    for s in sentences:
-        if len(chosen) == MAX_QUOTES or s.score < floor:
-            break
-        if not any(same_quote(s.text, c.text, settings.group_threshold) for c in chosen):
-            chosen.append(s)
-    return chosen
-
-
-def _citation(n: int, s: _Sentence, pool: list[Hit], settings: Settings) -> Citation:
+def _citation(n: int, s: Candidate, pool: list[Hit], settings: Settings) -> Citation:
     """The quote, with every other article in ``pool`` that carries the same words."""
     copies: dict[str, Location] = {}
     quote, short = shingles(s.text), len(words(s.text)) < SHINGLE

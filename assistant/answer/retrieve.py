@@ -40,6 +40,12 @@ class Retriever:
         self.sources = {sid: _info(sid, e) for sid, e in snapshot.manifest.sources.items()}
         self._source_of = np.array([p.source_id for p in self.passages], dtype=object)
         self._everything = np.ones(len(self.passages), dtype=bool)
+        self.row_of = {p.id: i for i, p in enumerate(self.passages)}
+        # Sentence vectors: the sentences of passage i are rows first_sentence[i]:first_sentence[i + 1].
+        self.sentence_vectors = snapshot.sentence_vectors
+        counts = [len(p.sentences) for p in self.passages]
+        self.first_sentence = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        self.sentence_owner = np.repeat(np.arange(len(self.passages)), counts)
 
     @classmethod
     def open(cls, settings: Settings, encoders: Encoders) -> Retriever:
@@ -53,7 +59,13 @@ class Retriever:
         store.check_model(snapshot.manifest, encoders.name)
         return cls(settings, snapshot, encoders.query(snapshot.manifest.model.backend))
 
-    def search(self, question: str, k: int = 20, mode: str = "hybrid", filters: Filters | None = None) -> list[Hit]:
+    def encode(self, question: str) -> np.ndarray:
+        """The question's vector (unit length)."""
+        vector: np.ndarray = np.asarray(self.encoder.encode([question])[0], dtype=np.float32)
+        return vector
+
+    def search(self, question: str, k: int = 20, mode: str = "hybrid", filters: Filters | None = None,
+               vector: np.ndarray | None = None) -> list[Hit]:
         """The ``k`` best passages for ``question``.
 
         Args:
@@ -61,14 +73,15 @@ class Retriever:
             k: How many passages to return.
             mode: ``dense`` (cosine), ``bm25``, or ``hybrid`` (reciprocal rank fusion of both).
             filters: Sources to search in; default all.
+            vector: The question's vector, when already encoded.
 
         Returns:
             Hits, best first.
         """
         if mode not in MODES:
             raise ConfigError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-        allowed = self._allowed(filters or Filters())
-        query = self.encoder.encode([question])[0]
+        allowed = self.allowed(filters or Filters())
+        query = self.encode(question) if vector is None else vector
         similarity = self.matrix @ query if len(self.passages) else np.zeros(0, dtype=np.float32)
         if mode == "dense":
             score = similarity.astype(np.float64)
@@ -90,7 +103,31 @@ class Retriever:
         return [Hit(self.passages[i], self.sources[self.passages[i].source_id], float(score[i]), 0.0)
                 for i in order if score[i] > 0]
 
-    def _allowed(self, filters: Filters) -> np.ndarray:
+    def sentences(self, vector: np.ndarray, n: int, filters: Filters | None = None) -> np.ndarray:
+        """Rows of the ``n`` sentences nearest ``vector`` (in allowed sources), best first."""
+        if not len(self.sentence_vectors):
+            return np.zeros(0, dtype=np.int64)
+        score = (self.sentence_vectors @ vector).astype(np.float64)
+        allowed = self.allowed(filters or Filters())
+        if allowed is not self._everything:
+            score = np.where(allowed[self.sentence_owner], score, -np.inf)
+        rows = _top(score, min(n, len(score)))
+        kept: np.ndarray = rows[np.isfinite(score[rows])]
+        return kept
+
+    def sentence_rows(self, passage: Passage) -> range:
+        """The rows of ``passage``'s sentences in ``sentence_vectors``."""
+        i = self.row_of[passage.id]
+        return range(int(self.first_sentence[i]), int(self.first_sentence[i + 1]))
+
+    def hit(self, row: int, vector: np.ndarray) -> Hit:
+        """Passage ``row`` as a hit scored by its cosine to ``vector``."""
+        p = self.passages[row]
+        similarity = float(self.matrix[row] @ vector)
+        return Hit(p, self.sources[p.source_id], similarity, similarity)
+
+    def allowed(self, filters: Filters) -> np.ndarray:
+        """Which passages ``filters`` let through (the same array object for no filters)."""
         if filters == Filters():
             return self._everything
         ok = [sid for sid, s in self.sources.items() if _passes(s, filters)]

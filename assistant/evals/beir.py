@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..answer.retrieve import Retriever
 from ..config import MODES
 from ..errors import AssistantError
@@ -76,7 +78,8 @@ def build_temporary_index(corpus: dict[str, str], encoders: Encoders, folder: Pa
     manifest = store.Manifest(
         model=store.ModelInfo(encoder.name, encoder.dim, moved.backend), chunker=WHOLE_DOCUMENTS, built="",
         sources={d: store.SourceEntry(path=d, sha256="", passages=1, title=d) for d in ids})
-    store.write_index(tmp, manifest, passages, vectors)
+    # Whole documents, searched but never quoted: no sentences, so no sentence vectors.
+    store.write_index(tmp, manifest, passages, vectors, np.empty((0, encoder.dim), dtype=np.float32))
     return moved
 
 

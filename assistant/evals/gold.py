@@ -21,6 +21,7 @@ class GoldQuestion:
     sources: tuple[str, ...]
     kind: str
     split: str  # "tune" or "heldout"
+    style: str = "article"  # "article": in the articles' own words; "reader": in a reader's
 
 
 def load_gold(path: Path) -> list[GoldQuestion]:
@@ -38,7 +39,7 @@ def load_gold(path: Path) -> list[GoldQuestion]:
         try:
             row = json.loads(line)
             rows.append(GoldQuestion(row["id"], row["question"], tuple(row["answers"]), tuple(row["sources"]),
-                                     row["kind"], row["split"]))
+                                     row["kind"], row["split"], row.get("style", "article")))
         except (ValueError, KeyError, TypeError):
             raise AssistantError(f"{path.name} line {n}: not a gold question with {', '.join(GOLD_KEYS)}") from None
     if len({q.id for q in rows}) != len(rows):

@@ -10,9 +10,10 @@ from typing import Any
 
 from ..config import Settings
 
-SHOWN = ("recall@1", "recall@3", "recall@5", "recall@10", "mrr@10", "ndcg@10", "source_recall@5",
-         "abstention_precision", "abstention_recall", "false_abstention_rate", "citation_validity")
-CHARTED = SHOWN[:7]
+SHOWN = ("answer_accuracy", "first_quote_accuracy", "chars_per_answer", "recall@1", "recall@3", "recall@5",
+         "recall@10", "mrr@10", "ndcg@10", "source_recall@5", "abstention_precision", "abstention_recall",
+         "false_abstention_rate", "citation_validity")
+CHARTED = ("answer_accuracy", "first_quote_accuracy", "recall@1", "recall@5", "mrr@10", "ndcg@10", "source_recall@5")
 
 
 def table(report: dict[str, Any], split: str = "all") -> str:
@@ -22,8 +23,43 @@ def table(report: dict[str, Any], split: str = "all") -> str:
     lines = [f"{split + ':':<{width}}" + "".join(f"{m:>10}" for m in modes)]
     for metric in SHOWN:
         cells = [report[m][split].get(metric) for m in modes]
-        lines.append(f"{metric:<{width}}" + "".join(f"{'—' if v is None else f'{v:.3f}':>10}" for v in cells))
+        shown = [("—" if v is None else f"{v:.0f}" if metric == "chars_per_answer" else f"{v:.3f}") for v in cells]
+        lines.append(f"{metric:<{width}}" + "".join(f"{v:>10}" for v in shown))
     return "\n".join(lines)
+
+
+def style_table(report: dict[str, Any]) -> str:
+    """Answer accuracy by question style (rows) and split (columns), for each mode that has styles."""
+    lines = []
+    for mode, result in report.items():
+        styles = result.get("by_style", {}) if isinstance(result, dict) else {}
+        if len(styles) < 2:
+            continue
+        lines.append(f"{mode} answer accuracy by style:" + "".join(f"{s:>10}" for s in ("all", "tune", "heldout"))
+                     + f"{'n':>6}{'abst.rec':>10}{'false abst':>12}")
+        for style, by_split in styles.items():
+            cells = [by_split[s]["answer_accuracy"] for s in ("all", "tune", "heldout")]
+            tail = by_split["all"]
+            lines.append(f"  {style:<30}" + "".join(f"{'—' if v is None else f'{v:.3f}':>10}" for v in cells)
+                         + f"{tail['answerable']:>6}{_cell(tail['abstention_recall']):>10}"
+                         + f"{_cell(tail['false_abstention']):>12}")
+    return "\n".join(lines)
+
+
+def curve_table(report: dict[str, Any], mode: str = "hybrid") -> str:
+    """The abstention trade-off: precision, recall and false abstention per confidence threshold."""
+    rows = report.get(mode, {}).get("abstention_curve", []) if isinstance(report.get(mode), dict) else []
+    if not rows:
+        return ""
+    lines = [f"{mode} abstention if confidence below:{'precision':>12}{'recall':>10}{'false abst':>12}"]
+    for r in rows:
+        lines.append(f"  {r['threshold']:<32.2f}{_cell(r['abstention_precision']):>12}{_cell(r['abstention_recall']):>10}"
+                     f"{_cell(r['false_abstention']):>12}")
+    return "\n".join(lines)
+
+
+def _cell(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
 
 
 def save(report: dict[str, Any], settings: Settings, folder: Path, extra: dict[str, Any]) -> Path:
@@ -54,7 +90,7 @@ def chart(report: dict[str, Any], path: Path, split: str = "all") -> None:
         ax.bar([x + i * width for x in range(len(CHARTED))], values, width, label=mode)
     ax.set_xticks([x + width * (len(modes) - 1) / 2 for x in range(len(CHARTED))], CHARTED, rotation=20)
     ax.set_ylim(0, 1.05)
-    ax.set_title(f"Retrieval on the gold set ({split} questions)")
+    ax.set_title(f"Answers and retrieval on the gold set ({split} questions)")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -11,6 +11,7 @@ from ..config import MODES
 from ..errors import ConfigError
 from ..session import Assistant
 from ..types import Answer, Location, Passage
+from . import qa
 from . import report as reports
 from .gold import GoldQuestion, load_gold
 
@@ -92,6 +93,9 @@ def metrics(judged: list[dict[str, Any]]) -> dict[str, float | None]:
     out["abstention_recall"] = len(right) / len(unanswerable) if unanswerable else None
     out["false_abstention_rate"] = _mean(float(j["abstained"]) for j in answerable)
     out["citation_validity"] = _mean(float(j["citations_valid"]) for j in judged)
+    answers = qa.metrics(judged)
+    for key in ("answer_accuracy", "first_quote_accuracy", "chars_per_answer"):
+        out[key] = None if answers[key] is None else float(answers[key])  # type: ignore[arg-type]
     out["questions"] = float(len(judged))
     return out
 
@@ -105,10 +109,19 @@ def run_suite(gold: list[GoldQuestion], assistant: Assistant, modes: Iterable[st
     for mode in modes:
         if mode not in MODES:
             raise ConfigError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
-        judged = [judge(q, assistant.ask(q.question, k=DEPTH, mode=mode), files, retriever.passages)
-                  for q in progress(gold)]
+        judged = []
+        for q in progress(gold):
+            answer = assistant.ask(q.question, k=DEPTH, mode=mode)
+            # Answer accuracy: is a gold answer inside the quoted sentences (not just the passages)?
+            quoted = qa.judge(qa.QAQuestion(q.id, q.question, q.answers, q.split, q.kind, q.style), answer)
+            judged.append({**judge(q, answer, files, retriever.passages),
+                           **{k: quoted[k] for k in ("style", "confidence", "correct", "first_correct", "chars",
+                                                     "quotes", "passage_hit@5")}})
         report[mode] = {"all": metrics(judged),
                         **{split: metrics([j for j in judged if j["split"] == split]) for split in ("tune", "heldout")},
+                        "by_style": {style: qa.breakdown([j for j in judged if j["style"] == style])
+                                     for style in sorted({j["style"] for j in judged})},
+                        "abstention_curve": qa.curve(judged),
                         "questions": judged}
     return report
 

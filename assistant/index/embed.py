@@ -184,16 +184,16 @@ __all__ = ["BACKENDS", "Encoder", "Encoders", "SentenceTransformerEncoder", "enc
 
 
 def encode_batches(
-    encoder: Encoder, texts: Sequence[str], batch_size: int, progress: bool = False
+    encoder: Encoder, texts: Sequence[str], batch_size: int, progress: bool = False, desc: str = "Embedding"
 ) -> np.ndarray:
-    """Encode ``texts`` in batches, with a progress bar on stderr when ``progress`` is set."""
+    """Encode ``texts`` in batches, with a progress bar (titled ``desc``) on stderr when ``progress`` is set."""
     from tqdm import tqdm
 
     out = np.empty((len(texts), encoder.dim), dtype=np.float32)
     # Longest first, as sentence-transformers orders one big call: batches of similar
     # lengths pad little, so the bar costs nothing against encoding everything at once.
     order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-    with tqdm(total=len(texts), desc="Embedding", unit="passage", disable=not progress) as bar:
+    with tqdm(total=len(texts), desc=desc, unit="text", disable=not progress) as bar:
         for i in range(0, len(texts), batch_size):
             rows = order[i : i + batch_size]
             out[rows] = encoder.encode([texts[j] for j in rows])

@@ -30,11 +30,12 @@ from ..errors import IndexBusyError, IndexCorruptError, IndexMissingError
 from ..types import Passage
 from . import lexical
 
-FORMAT_VERSION = 2  # 2: typed manifest with per-file sizes and sha256; passages always carry sentences
+FORMAT_VERSION = 3  # 2: typed manifest with per-file sizes and sha256; 3: a vector per sentence
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 PASSAGES = "passages.jsonl"
 VECTORS = "vectors.faiss"
+SENTENCES = "sentences.npy"  # one normalised vector per sentence, passages' sentences in order
 _REBUILD = "run `assistant index --rebuild`"
 
 
@@ -176,6 +177,7 @@ class Snapshot:
     manifest: Manifest
     passages: list[Passage]
     vectors: Any  # a faiss.Index holding one normalised vector per passage, same order
+    sentence_vectors: np.ndarray  # (sentences, dim): every passage's sentences, passage by passage
 
     def dense_matrix(self) -> np.ndarray:
         """All vectors as an ``(n, dim)`` float32 array (row i belongs to ``passages[i]``)."""
@@ -222,7 +224,10 @@ def load(settings: Settings) -> Snapshot:
     vectors = _read_vectors(path / VECTORS)
     if not len(passages) == vectors.ntotal == manifest.passages:
         raise IndexCorruptError(f"index files disagree on the number of passages; {_REBUILD}")
-    return Snapshot(path, manifest, passages, vectors)
+    sentence_vectors = _read_sentence_vectors(path / SENTENCES)
+    if sentence_vectors.shape != (sum(len(p.sentences) for p in passages), manifest.model.dim):
+        raise IndexCorruptError(f"index files disagree on the number of sentences; {_REBUILD}")
+    return Snapshot(path, manifest, passages, vectors, sentence_vectors)
 
 
 def load_or_none(settings: Settings) -> Snapshot | None:
@@ -250,8 +255,9 @@ def check_model(manifest: Manifest, name: str, dim: int | None = None) -> None:
         raise IndexCorruptError(f"index was built with model {built.name!r} ({built.dim} dims), not {shown}; {_REBUILD}")
 
 
-def write_index(settings: Settings, manifest: Manifest, passages: Sequence[Passage], vectors: np.ndarray) -> Path:
-    """Write a complete new generation (passages, vectors, BM25, manifest) and make it live.
+def write_index(settings: Settings, manifest: Manifest, passages: Sequence[Passage], vectors: np.ndarray,
+                sentence_vectors: np.ndarray) -> Path:
+    """Write a complete new generation (passages, vectors, sentence vectors, BM25, manifest) and make it live.
 
     Args:
         settings: Where the index lives.
@@ -259,6 +265,8 @@ def write_index(settings: Settings, manifest: Manifest, passages: Sequence[Passa
             ``files`` are filled in here.
         passages: All passages of the new generation, with their sentences.
         vectors: One normalised row per passage, same order.
+        sentence_vectors: One normalised row per sentence: the sentences of ``passages[0]``, then
+            those of ``passages[1]``, and so on.
 
     Returns:
         The folder of the new generation.
@@ -279,6 +287,9 @@ def write_index(settings: Settings, manifest: Manifest, passages: Sequence[Passa
     if len(vectors):
         flat.add(np.ascontiguousarray(vectors, dtype=np.float32))
     faiss.write_index(flat, str(tmp / VECTORS))
+    with open(tmp / SENTENCES, "wb") as out:
+        np.save(out, np.ascontiguousarray(sentence_vectors, dtype=np.float32).reshape(-1, manifest.model.dim),
+                allow_pickle=False)
     lexical.build([p.text for p in passages], tmp / lexical.FOLDER)
     files = {f.relative_to(tmp).as_posix(): FileEntry(f.stat().st_size, _sha256(f))
              for f in sorted(tmp.rglob("*")) if f.is_file()}
@@ -340,6 +351,16 @@ def _read_vectors(path: Path) -> Any:
         return faiss.read_index(str(path))
     except RuntimeError:
         raise IndexCorruptError(f"index file {VECTORS} is unreadable; {_REBUILD}") from None
+
+
+def _read_sentence_vectors(path: Path) -> np.ndarray:
+    try:
+        matrix = np.load(path, allow_pickle=False)
+    except (OSError, ValueError):
+        raise IndexCorruptError(f"index file {SENTENCES} is unreadable; {_REBUILD}") from None
+    if matrix.ndim != 2 or matrix.dtype != np.float32:
+        raise IndexCorruptError(f"index file {SENTENCES} is not a float32 matrix; {_REBUILD}")
+    return np.asarray(matrix)
 
 
 def _next_generation(index_dir: Path) -> int:

@@ -17,7 +17,7 @@ from ..types import Passage, Source
 from . import store
 from .chunk import chunk
 from .clean import clean
-from .embed import Encoders, encode_batches
+from .embed import Encoder, Encoders, encode_batches
 from .store import ChunkerInfo, Manifest, ModelInfo, SourceEntry
 
 # Bumped whenever cleaning or chunking changes what passages a file yields.
@@ -40,13 +40,14 @@ class Plan:
 
 @dataclass(frozen=True, slots=True)
 class UpdateReport:
-    """What ``update`` did. ``embedded`` counts texts sent to the model."""
+    """What ``update`` did. ``embedded`` counts passages sent to the model, ``sentences_embedded`` sentences."""
 
     plan: Plan
     sources: int
     passages: int
     embedded: int = 0
     reused: int = 0
+    sentences_embedded: int = 0
     generation: str | None = None  # None when the index was already up to date
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
@@ -168,21 +169,34 @@ def _apply(settings: Settings, encoders: Encoders, archive: dict[str, tuple[Path
                 entries[sid], kept[sid] = old.entries[sid], old.of_source(sid)
             continue
         entries[sid] = _entry(source, settings, sha, len(passages))
-        kept[sid] = [(p, old.vector_for(p.text)) for p in passages]
-    ordered = [pair for sid in sorted(kept) for pair in kept[sid]]
-    passages = [p for p, _ in ordered]
-    todo = [i for i, (_, vec) in enumerate(ordered) if vec is None]
-    vectors = np.zeros((len(ordered), encoder.dim), dtype=np.float32)
-    for i, (_, vec) in enumerate(ordered):
-        if vec is not None:
-            vectors[i] = vec
-    if todo:
-        vectors[todo] = encode_batches(encoder, [passages[i].text for i in todo], settings.batch_size, progress)
+        kept[sid] = [(p, *old.vectors_for(p.text)) for p in passages]
+    ordered = [entry for sid in sorted(kept) for entry in kept[sid]]
+    passages = [p for p, _, _ in ordered]
+    vectors, todo = _vectors(encoder, [(p.text, vec) for p, vec, _ in ordered], settings, progress, "Embedding")
+    sentences = [(p.text[a - p.start : b - p.start], None if block is None else block[i])
+                 for p, _, block in ordered for i, (a, b) in enumerate(p.sentences)]
+    sentence_vectors, sentences_todo = _vectors(encoder, sentences, settings, progress, "Sentences")
     manifest = Manifest(model=ModelInfo(encoder.name, encoder.dim, backend), chunker=chunker_info(settings),
                         built=datetime.now(UTC).isoformat(timespec="seconds"), sources=entries)
-    path = store.write_index(settings, manifest, passages, vectors)
-    return UpdateReport(plan, len(entries), len(passages), embedded=len(todo),
-                        reused=len(passages) - len(todo), generation=path.name, warnings=tuple(warnings))
+    path = store.write_index(settings, manifest, passages, vectors, sentence_vectors)
+    return UpdateReport(plan, len(entries), len(passages), embedded=todo, reused=len(passages) - todo,
+                        sentences_embedded=sentences_todo, generation=path.name, warnings=tuple(warnings))
+
+
+_Kept = tuple[Passage, np.ndarray | None, np.ndarray | None]  # a passage, its vector, its sentences' vectors
+
+
+def _vectors(encoder: Encoder, items: list[tuple[str, np.ndarray | None]], settings: Settings, progress: bool,
+             what: str) -> tuple[np.ndarray, int]:
+    """Vectors for ``(text, known vector or None)`` pairs, embedding only the unknown; and how many were embedded."""
+    out = np.zeros((len(items), encoder.dim), dtype=np.float32)
+    todo = [i for i, (_, vec) in enumerate(items) if vec is None]
+    for i, (_, vec) in enumerate(items):
+        if vec is not None:
+            out[i] = vec
+    if todo:
+        out[todo] = encode_batches(encoder, [items[i][0] for i in todo], settings.batch_size, progress, what)
+    return out, len(todo)
 
 
 class _OldIndex:
@@ -192,17 +206,23 @@ class _OldIndex:
         self.entries: dict[str, SourceEntry] = dict(snapshot.manifest.sources) if snapshot else {}
         self._passages = snapshot.passages if snapshot else []
         self._matrix = snapshot.dense_matrix() if snapshot else np.empty((0, 0), dtype=np.float32)
+        self._sentences = snapshot.sentence_vectors if snapshot else np.empty((0, 0), dtype=np.float32)
+        self._first = np.cumsum([0] + [len(p.sentences) for p in self._passages])
         self._by_text = {p.text: i for i, p in enumerate(self._passages)} if same_vectors else {}
         self._rows: dict[str, list[int]] = {}
         for i, p in enumerate(self._passages):
             self._rows.setdefault(p.source_id, []).append(i)
 
-    def of_source(self, sid: str) -> list[tuple[Passage, np.ndarray | None]]:
-        return [(self._passages[i], self._matrix[i]) for i in self._rows.get(sid, [])]
+    def of_source(self, sid: str) -> list[_Kept]:
+        return [(self._passages[i], self._matrix[i], self._block(i)) for i in self._rows.get(sid, [])]
 
-    def vector_for(self, text: str) -> np.ndarray | None:
+    def vectors_for(self, text: str) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The vector of an indexed passage with this text, and its sentences' vectors."""
         i = self._by_text.get(text)
-        return None if i is None else self._matrix[i]
+        return (None, None) if i is None else (self._matrix[i], self._block(i))
+
+    def _block(self, i: int) -> np.ndarray:
+        return self._sentences[self._first[i] : self._first[i + 1]]
 
 
 def _entry(source: Source, settings: Settings, sha: str, count: int) -> SourceEntry:

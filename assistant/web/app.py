@@ -5,6 +5,7 @@ Handlers are plain methods of ``App`` so tests can call them without a browser; 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import date
 from html import escape, unescape
@@ -41,10 +42,15 @@ class App:
         if not (message or "").strip():
             return history, _html.EMPTY_PANEL, ""
         searched = conversation.search_text(message, user_questions(history))
+        # A follow-up asks for something new: it is searched for in the context of the question before it,
+        # its quotes are judged by what it asks itself, and an earlier answer's main quote is not given again.
+        follow_up = searched != message.strip()
+        exclude = earlier_quotes(history) if follow_up else []
         try:
             self.refresh()
             filters = Filters(tuple(sources or ()), tuple(publishers or ()), _date(since, "from"), _date(until, "to"))
-            answer = self.assistant.ask(searched, k=int(k), mode=mode, filters=filters)
+            answer = self.assistant.ask(searched, k=int(k), mode=mode, filters=filters, exclude=exclude,
+                                        focus=message.strip() if follow_up else None)
         except AssistantError as exc:
             reply, panel = _html.error_message(str(exc)), _html.EMPTY_PANEL
         else:
@@ -111,6 +117,20 @@ class App:
         """Filter choices: (title, id) per article, and the publishers."""
         rows = self.rows()
         return [(r.title, r.id) for r in rows], sorted({r.publisher for r in rows if r.publisher})
+
+
+_SPAN = re.compile(r'data-span="([^"]+):(\d+):(\d+)"')
+
+
+def earlier_quotes(history: list[dict[str, Any]]) -> list[tuple[str, int, int]]:
+    """The main (first) quote of each of the assistant's earlier answers in a chat history, as (path, start, end)."""
+    out = []
+    for m in history:
+        if m.get("role") == "assistant" and isinstance(m.get("content"), str):
+            first = _SPAN.search(m["content"])
+            if first:
+                out.append((unescape(first.group(1)), int(first.group(2)), int(first.group(3))))
+    return out
 
 
 def user_questions(history: list[dict[str, Any]]) -> list[str]:

@@ -28,7 +28,8 @@ def answer_message(answer: Answer, searched: str | None = None) -> str:
             parts.append("<p>Nearest passages (they do not answer it; more under Sources):</p>"
                          f'<ul class="nearest">{near}</ul>')
     for c in answer.citations:
-        parts.append(f'<blockquote class="quote">{_text(c.quote)} <b>[{c.n}]</b></blockquote>')
+        span = escape(f"{c.source.path}:{c.start}:{c.end}")
+        parts.append(f'<blockquote class="quote" data-span="{span}">{_text(c.quote)} <b>[{c.n}]</b></blockquote>')
     if answer.citations:
         parts.append("<p class=\"cites\">" + "<br>".join(_cite(c) for c in answer.citations) + "</p>")
     if searched:

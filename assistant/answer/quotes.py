@@ -26,6 +26,7 @@ from .retrieve import Filters, Retriever
 
 MAX_QUESTION_CHARS = 2000
 MAX_QUOTES = 3
+QUOTE_GROUPS = 5  # candidates come from this many best passage groups, however many are listed (k)
 NEAREST_SENTENCES = 10  # the passages of this many sentences nearest the question join the candidates
 AGREEMENT_DEPTH = 5
 ABSTENTION = "The articles do not answer this question."
@@ -55,7 +56,8 @@ def gather(question: str, settings: Settings, retriever: Retriever, *, k: int = 
         question: Free text, at most 2,000 characters.
         settings: Grouping threshold.
         retriever: The loaded index to search.
-        k: Passage groups to rank (copies of one passage in other articles count once).
+        k: Passage groups to list (copies of one passage in other articles count once); quotes come
+            from the best QUOTE_GROUPS of them and the passages of the nearest sentences, whatever k is.
         mode: ``hybrid`` (default), ``dense`` or ``bm25``.
         filters: Restrict to some sources, publishers or dates.
         exclude: Quotes not to give again, as (path, start, end): an earlier answer in a conversation.
@@ -67,13 +69,13 @@ def gather(question: str, settings: Settings, retriever: Retriever, *, k: int = 
     if k < 1:
         raise QuestionError("k must be at least 1")
     vector = retriever.encode(question)
-    hits = retriever.search(question, k=max(4 * k, 20), mode=mode, filters=filters, vector=vector)
+    hits = retriever.search(question, k=max(4 * k, 4 * QUOTE_GROUPS), mode=mode, filters=filters, vector=vector)
     groups = group(hits, lambda h: h.passage.text, settings.group_threshold)
     ranked = tuple(RankedPassage(i + 1, g[0], _locations(g[0], g[1:])) for i, g in enumerate(groups[:k]))
-    found = [(rank, hit) for rank, members in enumerate(groups[:k]) for hit in members]
+    found = [(rank, hit) for rank, members in enumerate(groups[:QUOTE_GROUPS]) for hit in members]
     if mode != "bm25":
         near = {int(retriever.sentence_owner[r]) for r in retriever.sentences(vector, NEAREST_SENTENCES, filters)}
-        found += [(len(ranked), retriever.hit(row, vector)) for row in sorted(near)]
+        found += [(min(len(groups), QUOTE_GROUPS), retriever.hit(row, vector)) for row in sorted(near)]
     candidates = _candidates(found, retriever, set(exclude))
     judged_by = question if focus is None else check_question(focus)
     target = vector if focus is None else retriever.encode(judged_by)

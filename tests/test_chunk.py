@@ -109,3 +109,69 @@ def test_passages_cover_kept_text_exactly(max_chars: int, seed: int) -> None:
         covered.update(range(p.start, p.end))
     for b in blocks:
         assert all(i in covered for i in range(b.start, b.end) if not text[i].isspace())
+
+
+# --- over-long paragraphs --------------------------------------------------------------------------------------
+class _Span:
+    def __init__(self, start: int, end: int) -> None:
+        self.start, self.end = start, end
+
+
+class _CountingSegmenter:
+    """Stands in for pysbd: records how much text each call gets and calls each line a sentence."""
+
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+
+    def segment(self, text: str) -> list[_Span]:
+        self.sizes.append(len(text))
+        return [_Span(0, len(text))]
+
+
+SENTENCE = "The council said on Monday that 642,980 referrals were made to Mr. Smith's team in 2019-20."
+
+
+def _long_paragraph(chars: int) -> str:
+    return " ".join([SENTENCE] * (chars // len(SENTENCE) + 1))
+
+
+def test_a_megabyte_paragraph_reaches_the_segmenter_in_bounded_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
+    import assistant.index.chunk as chunk_module
+
+    spy = _CountingSegmenter()
+    monkeypatch.setattr(chunk_module, "_segmenter", lambda: spy)
+    text = HEADER + _long_paragraph(1_000_000)
+    ps = passages(text, 450)
+    assert len(spy.sizes) >= 1_000_000 // chunk_module.SEGMENT_MAX
+    assert max(spy.sizes) <= chunk_module.SEGMENT_MAX
+    assert all(text[p.start : p.end] == p.text for p in ps)
+    assert ps[0].start == len(HEADER) and ps[-1].end == len(text)
+
+
+def test_long_paragraphs_are_cut_where_sentences_end() -> None:
+    text = _long_paragraph(30_000)
+    spans = sentence_spans(text, 0, len(text))
+    assert all(text[s:e] == text[s:e].strip() for s, e in spans)
+    # Every sentence is whole: the windows never cut one, and "Mr." still does not end one.
+    assert {text[s:e] for s, e in spans} == {SENTENCE}
+
+
+def test_a_line_without_spaces_is_cut_hard_at_the_bound() -> None:
+    from assistant.index.chunk import SEGMENT_MAX, windows
+
+    text = "x" * (SEGMENT_MAX * 3 + 5)
+    assert windows(text, 0, len(text)) == [(0, SEGMENT_MAX), (SEGMENT_MAX, 2 * SEGMENT_MAX),
+                                           (2 * SEGMENT_MAX, 3 * SEGMENT_MAX), (3 * SEGMENT_MAX, len(text))]
+
+
+@hsettings(max_examples=60, deadline=None)
+@given(text=st.text(alphabet=st.sampled_from("ab .!?\n\"’XY"), max_size=3000),
+       limit=st.integers(min_value=2, max_value=300))
+def test_windows_cover_the_text_in_order_within_the_bound(text: str, limit: int) -> None:
+    from assistant.index.chunk import windows
+
+    spans = windows(text, 0, len(text), limit)
+    assert spans[0][0] == 0 and spans[-1][1] == len(text)
+    assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
+    assert all(0 < e - s <= limit for s, e in spans[:-1]) and spans[-1][1] - spans[-1][0] <= limit
+    assert all(e - s >= limit // 2 for s, e in spans[:-1])  # progress: linear in the text's length

@@ -19,6 +19,11 @@ from .clean import BULLET, BULLET_MARK
 _PIECE_BREAK = re.compile(r"\n[ \t]*\n|\n(?=" + BULLET_MARK + ")")
 _LEAD_IN = re.compile(r"[:,][\"'’”]?$")
 _ATTRIBUTION = re.compile(r"^[\"'’”]?\s*[a-z]")
+# pysbd's time grows with the square of the text it is given, so no call gets more than this many
+# characters: a longer piece is first cut where a sentence surely ends, else at a line break or a space.
+SEGMENT_MAX = 2000
+_SAFE_CUTS = (re.compile(r"[.!?][\"'’”)\]]*\s+(?=[\"'‘“(]?[A-Z])"), re.compile(r"\n\s*"), re.compile(r"\s+"))
+_LOOKBACK = 12  # longer than any abbreviation _false_break knows
 
 
 @dataclass(slots=True)
@@ -49,10 +54,35 @@ def sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
         piece_end = brk.start() if brk else end
         bullet = BULLET.match(text, piece_start, piece_end)
         offset = bullet.end() if bullet else piece_start
-        for s in _segmenter().segment(text[offset:piece_end]):
-            spans.extend(_strip(text, offset + s.start, offset + s.end))
+        for window_start, window_end in windows(text, offset, piece_end):
+            for s in _segmenter().segment(text[window_start:window_end]):
+                spans.extend(_strip(text, window_start + s.start, window_start + s.end))
         piece_start = brk.end() if brk else end
     return _merge_false_splits(text, spans)
+
+
+def windows(text: str, start: int, end: int, limit: int = SEGMENT_MAX) -> list[tuple[int, int]]:
+    """``text[start:end]`` cut into consecutive spans of at most ``limit`` characters, in linear time.
+
+    Each cut falls in the second half of a span, at the last sentence end followed by a capital,
+    else the last line break, else the last space, else exactly at ``limit``.
+    """
+    out: list[tuple[int, int]] = []
+    while end - start > limit:
+        cut = _cut(text, start + limit // 2, start + limit)
+        out.append((start, cut))
+        start = cut
+    out.append((start, end))
+    return out
+
+
+def _cut(text: str, lo: int, hi: int) -> int:
+    """Where to end a span inside ``text[lo:hi]``: after the last safe boundary, else ``hi``."""
+    for pattern in _SAFE_CUTS:
+        ends = [m.end() for m in pattern.finditer(text, lo, hi)]
+        if ends:
+            return ends[-1]
+    return hi
 
 
 def chunk(text: str, blocks: list[Block], source_id: str, max_chars: int) -> list[Passage]:
@@ -127,7 +157,8 @@ def _merge_false_splits(text: str, spans: list[tuple[int, int]]) -> list[tuple[i
 def _false_break(text: str, prev: tuple[int, int], start: int) -> bool:
     if "\n" in text[prev[1]:start]:
         return False
-    last_word = text[prev[0]:prev[1]].split()[-1]
+    # Only the end of the sentence is read: a sentence grown by many merges is not read again each time.
+    last_word = text[max(prev[0], prev[1] - _LOOKBACK):prev[1]].split()[-1]
     nxt = text[start:start + 1]
     return bool(re.fullmatch(r"(?:Mr|Mrs|Ms|Dr|Prof|Cllr|St|No|vs|etc|e\.g|i\.e)\.", last_word)) or (
         bool(re.search(r"\d\.$", last_word)) and nxt.isdigit()

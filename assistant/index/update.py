@@ -21,7 +21,7 @@ from .embed import Encoder, Encoders, encode_batches
 from .store import ChunkerInfo, Manifest, ModelInfo, SourceEntry
 
 # Bumped whenever cleaning or chunking changes what passages a file yields.
-CHUNKER_VERSION = 2  # 2: passages record their sentences
+CHUNKER_VERSION = 3  # 2: passages record their sentences; 3: over-long paragraphs cut before pysbd
 
 
 @dataclass(frozen=True, slots=True)

@@ -161,6 +161,14 @@ def test_an_uploaded_article_is_cited_without_a_restart(page: object, tmp_path: 
     assert "Ashbourne trial of family help hubs" in page.locator("#sources").inner_text()
 
 
+def test_markdown_in_a_question_shows_as_typed(page: object) -> None:
+    question = "How many referrals? ![x](http://127.0.0.1:9/x.png) [link](https://evil.example/) **bold**"
+    ask(page, question)
+    mine = page.locator("#chat .message-row").first
+    assert mine.locator("img").count() == 0 and mine.locator("a").count() == 0 and mine.locator("strong").count() == 0
+    assert question in " ".join(mine.inner_text().split())
+
+
 def test_script_in_an_article_stays_inert_text(page: object) -> None:
     open_articles(page)
     page.fill("#paste-title textarea, #paste-title input", "Wexmoor <img src=x onerror=\"window.__xss = 3\">")

@@ -66,6 +66,28 @@ def test_article_text_is_escaped_everywhere(app: App) -> None:
     assert user_questions(history)[-1] == question
 
 
+MARKDOWN_QUESTION = ("How many referrals? ![x](http://127.0.0.1:9/x.png) [see this](https://evil.example/a) "
+                     "<https://evil.example/b> www.evil.example **bold** `code` $x^2$ user@evil.example")
+
+
+def test_markdown_in_a_question_is_shown_as_plain_text(app: App) -> None:
+    history, _, _ = ask(app, MARKDOWN_QUESTION)
+    shown = history[0]["content"]
+    # Nothing markdown or HTML would make live: no brackets, parentheses after them, backticks, stars, colons...
+    for syntax in ["![", "](", "[", "]", "<", "`", "**", "$", "http:", "https:", "www.", "@"]:
+        assert syntax not in shown, syntax
+    assert unescape(shown) == MARKDOWN_QUESTION  # still the question, word for word, once read back
+    assert user_questions(history) == [MARKDOWN_QUESTION]
+    assert [m["role"] for m in history] == ["user", "assistant"]
+
+
+def test_a_question_over_several_lines_is_shown_on_one() -> None:
+    from assistant.web.app import shown_question
+
+    assert shown_question("# Heading\n\n- item\n1. first\n> quote\n---") == \
+        "&#35; Heading &#45; item 1&#46; first &gt; quote &#45;&#45;&#45;"
+
+
 def test_follow_up_rule() -> None:
     first = "How many children were on child protection plans?"
     assert conversation.is_follow_up("and how many of those became plans?")

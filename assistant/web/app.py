@@ -23,6 +23,12 @@ from . import articles
 from . import html as _html
 
 EXAMPLES = 4
+# The chat renders messages as markdown. A question is stored with HTML's special characters and
+# every character markdown gives meaning to written as character references, which markdown shows as
+# plain text: "![x](http://…)" stays words, never an image or a link. html.unescape reads it back.
+_MARKDOWN = "\\`*_~[]!#|$:@.+-{}"
+_SHOWN = str.maketrans({**{c: f"&#{ord(c)};" for c in _MARKDOWN},
+                        "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"})
 
 
 class App:
@@ -56,7 +62,7 @@ class App:
         else:
             reply = _html.answer_message(answer, searched if searched != message.strip() else None)
             panel = _html.sources_panel(answer, self.settings)
-        history += [{"role": "user", "content": escape(message)}, {"role": "assistant", "content": reply}]
+        history += [{"role": "user", "content": shown_question(message)}, {"role": "assistant", "content": reply}]
         return history, panel, ""
 
     def refresh(self) -> bool:
@@ -117,6 +123,11 @@ class App:
         """Filter choices: (title, id) per article, and the publishers."""
         rows = self.rows()
         return [(r.title, r.id) for r in rows], sorted({r.publisher for r in rows if r.publisher})
+
+
+def shown_question(message: str) -> str:
+    """A question as the chat shows it: on one line, with no live HTML or markdown (see ``_SHOWN``)."""
+    return " ".join(message.split()).translate(_SHOWN)
 
 
 _SPAN = re.compile(r'data-span="([^"]+):(\d+):(\d+)"')
@@ -182,4 +193,4 @@ def _status(text: str, error: bool = False) -> str:
     return f'<p class="{"error" if error else "ok"}">{"⚠ " if error else ""}{escape(text)}</p>'
 
 
-__all__ = ["App", "user_questions", "example_questions"]
+__all__ = ["App", "shown_question", "user_questions", "example_questions"]

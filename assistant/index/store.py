@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -37,6 +38,7 @@ PASSAGES = "passages.jsonl"
 VECTORS = "vectors.faiss"
 SENTENCES = "sentences.npy"  # one normalised vector per sentence, passages' sentences in order
 _REBUILD = "run `assistant index --rebuild`"
+_GENERATION = re.compile(r"gen-[0-9]{6,}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,12 +118,13 @@ class Manifest:
             data = json.loads(text)
             if not isinstance(data, dict):
                 raise TypeError("not an object")
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, RecursionError):  # RecursionError: JSON nested thousands deep
             raise IndexCorruptError(f"index manifest is unreadable; {_REBUILD}") from None
-        if data.get("format") != FORMAT_VERSION:
+        if data.get("format") != FORMAT_VERSION or type(data.get("format")) is not int:
             raise IndexCorruptError(f"index format {data.get('format')!r} is not {FORMAT_VERSION}; {_REBUILD}")
         try:
             counts = data["counts"]
+            listed = _int(counts["sources"])
             manifest = cls(
                 model=ModelInfo(_str(data["model"]["name"]), _int(data["model"]["dim"]),
                                 _str(data["model"]["backend"])),
@@ -134,7 +137,7 @@ class Manifest:
             )
         except (KeyError, TypeError, ValueError, AttributeError):
             raise IndexCorruptError(f"index manifest has missing or malformed fields; {_REBUILD}") from None
-        if counts.get("sources") != len(manifest.sources) or \
+        if listed != len(manifest.sources) or \
                 sum(e.passages for e in manifest.sources.values()) != manifest.passages:
             raise IndexCorruptError(f"index manifest disagrees with itself on its counts; {_REBUILD}")
         return manifest
@@ -199,7 +202,7 @@ def current_path(settings: Settings) -> Path | None:
         name = pointer.read_bytes().decode("utf-8").strip()
     except (OSError, UnicodeDecodeError):
         raise IndexCorruptError(f"index pointer {CURRENT} is unreadable; {_REBUILD}") from None
-    if not name.startswith("gen-") or "/" in name or "\\" in name:
+    if not _GENERATION.fullmatch(name):
         raise IndexCorruptError(f"index pointer {CURRENT} names no generation; {_REBUILD}")
     return settings.index_dir / name
 

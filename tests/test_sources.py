@@ -100,7 +100,7 @@ def test_overrides_round_trip_through_front_matter(settings: Settings, seeds: li
 
 @hypothesis_settings(max_examples=150, deadline=None, database=None,
                      suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(values=st.lists(st.one_of(st.none(), st.text()), min_size=4, max_size=4), body=st.text())
+@given(values=st.lists(st.one_of(st.none(), st.text(max_size=200)), min_size=4, max_size=4), body=st.text())
 def test_front_matter_round_trips_any_text(values: list[str | None], body: str) -> None:
     meta = dict(zip(("title", "publisher", "author", "url"), values)) | {"published": "2021-06-17"}
     meta = {key: _frontmatter.clean_value(value) for key, value in meta.items()}
@@ -108,6 +108,44 @@ def test_front_matter_round_trips_any_text(values: list[str | None], body: str) 
     parsed, body_start = _frontmatter.parse(text, "x.md")
     assert text[body_start:] == body
     assert parsed == meta | {"added": None}
+
+
+# --- bounded fields -------------------------------------------------------------------------
+LONG_TITLE = "Council budget " + "and more words " * 2000
+
+
+def cut_between_words(title: str) -> bool:
+    kept = title.removesuffix("…")
+    return len(title) <= 300 and kept != title and LONG_TITLE.startswith(kept) and LONG_TITLE[len(kept)] == " "
+
+
+@pytest.mark.parametrize("field, limit", [("title", 300), ("publisher", 200), ("author", 200), ("url", 2000)])
+def test_a_field_given_by_hand_over_its_limit_is_refused(settings: Settings, seeds: list[Path], field: str,
+                                                         limit: int) -> None:
+    value = "x" * (limit + 1)
+    with pytest.raises(SourceError, match=rf"^the {field} is {limit + 1:,} characters; the limit is {limit:,}$"):
+        add(str(seeds[0]), settings, **{field: value})
+    assert not settings.sources_dir.exists()
+    assert add(str(seeds[0]), settings, **{field: "x" * limit}).path.exists()  # the limit itself is fine
+
+
+def test_long_fields_found_in_an_article_are_cut_between_words(settings: Settings, tmp_path: Path) -> None:
+    front = f"---\ntitle: {LONG_TITLE}\npublisher: {'P ' * 500}\nurl: https://x.example/{'a' * 3000}\n---\n"
+    source = read_source(add(write(tmp_path / "long.md", front + "Body text.\n"), settings).path, settings)
+    assert cut_between_words(source.title)
+    assert source.publisher is not None and len(source.publisher) <= 200 and source.url is None
+    dropped = settings.sources_dir / "dropped.md"  # written by hand, never through `add`
+    dropped.write_text(front + "Other text.\n", encoding="utf-8")
+    assert cut_between_words(read_source(dropped, settings).title)
+
+
+def test_a_long_first_line_or_html_title_is_cut(settings: Settings, tmp_path: Path) -> None:
+    source = read_source(add(write(tmp_path / "a.txt", LONG_TITLE + ".\n\nBody.\n"), settings).path, settings)
+    assert cut_between_words(source.title)
+    page = f"<html><head><title>{LONG_TITLE}</title></head><body><article><p>{'Body text here. ' * 20}</p>" \
+           "</article></body></html>"
+    source = read_source(add(write(tmp_path / "b.html", page), settings).path, settings)
+    assert cut_between_words(source.title)
 
 
 # --- markdown ------------------------------------------------------------------------------

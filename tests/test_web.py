@@ -88,6 +88,13 @@ def test_a_question_over_several_lines_is_shown_on_one() -> None:
         "&#35; Heading &#45; item 1&#46; first &gt; quote &#45;&#45;&#45;"
 
 
+def test_a_pasted_title_over_the_limit_is_refused(app: App) -> None:
+    before = snapshot(app.settings)
+    status = unescape(app.add_pasted("B" * 7000, "The council said it would publish a plan.", "", ""))
+    assert "the title is 7,000 characters; the limit is 300" in status and 'class="error"' in status
+    assert snapshot(app.settings) == before
+
+
 def test_follow_up_rule() -> None:
     first = "How many children were on child protection plans?"
     assert conversation.is_follow_up("and how many of those became plans?")

@@ -22,7 +22,7 @@ from .fetch import decode, fetch_url, read_file
 from .html import from_html
 
 SUPPORTED = (".txt", ".md", ".html", ".htm")
-TITLE_MAX = 200
+TITLE_MAX = 200  # of a title guessed from the first line; one stated by the article may be longer
 SLUG_MAX = 60
 REMOVED = ".removed"  # removed articles are kept here, outside the archive
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -126,7 +126,7 @@ def add(item: str, settings: Settings, *, title: str | None = None, publisher: s
         Nothing in the archive changes when either is raised.
     """
     given = {"title": title, "publisher": publisher, "author": author, "published": published, "url": url}
-    given = {key: frontmatter.clean_value(value) for key, value in given.items()}
+    given = {key: frontmatter.check_length(key, frontmatter.clean_value(value)) for key, value in given.items()}
     if given["published"]:
         frontmatter.check_date(given["published"], "published date")
     if _URL.match(item):
@@ -191,7 +191,7 @@ def _guess_title(text: str) -> str | None:
     if not first:
         return None
     labels = itertools.takewhile(_is_label, first[:-1])
-    return first[sum(1 for _ in labels)][:TITLE_MAX].strip()
+    return frontmatter.bounded("title", first[sum(1 for _ in labels)], TITLE_MAX)
 
 
 def _is_label(line: str) -> bool:

@@ -13,6 +13,10 @@ from ..errors import SourceError
 
 FIELDS = ("title", "publisher", "author", "published", "url", "added")
 DATE_FIELDS = ("published", "added")
+# Longest value kept per field, in characters. Every page load lists the titles, so one huge value
+# would slow every reader; a value given by hand over its limit is refused, one found in an article
+# is cut at a word boundary (a URL cut short would be wrong, so it is dropped instead).
+LIMITS = {"title": 300, "publisher": 200, "author": 200, "url": 2000}
 
 # A byte-order mark may precede the block in files saved by hand; offsets still count it.
 _OPENS = re.compile(r"\ufeff?---[ \t]*\r?\n")
@@ -60,7 +64,7 @@ def _field(value: object, key: str, name: str) -> str | None:
     if value is not None and not isinstance(value, str):
         kind = type(value).__name__
         raise SourceError(f"{name}: front matter field {key!r} must be text, not {kind}; put it in quotes")
-    value = clean_value(value)
+    value = bounded(key, clean_value(value))
     if key in DATE_FIELDS and value is not None:
         check_date(value, f"{name}: {key}")
     return value
@@ -81,6 +85,30 @@ def clean_value(value: str | None) -> str | None:
         return None
     value = " ".join(value.split())
     return value or None
+
+
+def bounded(key: str, value: str | None, limit: int | None = None) -> str | None:
+    """``value`` within ``limit`` (default ``LIMITS[key]``): cut after its last whole word (a URL: None)."""
+    limit = limit or LIMITS.get(key)
+    if value is None or limit is None or len(value) <= limit:
+        return value
+    if key == "url":
+        return None
+    head = value[: limit - 1]
+    cut = head.rfind(" ")
+    return (head[:cut] if cut > limit // 2 else head).rstrip() + "…"
+
+
+def check_length(key: str, value: str | None) -> str | None:
+    """``value`` if it is within ``LIMITS[key]``.
+
+    Raises:
+        SourceError: it is longer; the message gives both lengths.
+    """
+    limit = LIMITS.get(key)
+    if value is not None and limit is not None and len(value) > limit:
+        raise SourceError(f"the {key} is {len(value):,} characters; the limit is {limit:,}")
+    return value
 
 
 def check_date(value: str, what: str) -> str:

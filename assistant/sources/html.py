@@ -26,7 +26,7 @@ def from_html(html: str, name: str, url: str | None = None) -> tuple[dict[str, A
         raise SourceError(f"no article text found in {name}")
     meta = {"title": doc.title, "author": doc.author, "publisher": _stated_sitename(doc.sitename, doc.url),
             "published": doc.date, "url": doc.url}
-    meta = {key: frontmatter.clean_value(value) for key, value in meta.items()}
+    meta = {key: frontmatter.bounded(key, frontmatter.clean_value(value)) for key, value in meta.items()}
     try:
         meta["published"] = meta["published"] and frontmatter.check_date(meta["published"][:10], "")
     except SourceError:

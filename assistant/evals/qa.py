@@ -10,7 +10,6 @@ scores three naive ways to quote from the same retrieval, so the gain is visible
 
 from __future__ import annotations
 
-import json
 import re
 import tempfile
 import unicodedata
@@ -25,6 +24,7 @@ from ..answer.quotes import Evidence
 from ..errors import AssistantError
 from ..session import Assistant
 from ..types import Answer
+from .gold import read_rows
 
 SPLITS = ("all", "tune", "heldout")
 CURVE = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
@@ -53,20 +53,14 @@ def load_questions(path: Path) -> list[QAQuestion]:
     Raises:
         AssistantError: no such file, or a line that is not a question.
     """
-    if not path.is_file():
-        raise AssistantError(f"no questions at {path}; a QA folder holds articles/ and questions.jsonl")
-    out = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            answers = () if row.get("unanswerable") else tuple(str(a) for a in row.get("answers") or ())
-            out.append(QAQuestion(str(row["id"]), str(row["question"]), answers, str(row.get("split") or "all"),
-                                  str(row.get("kind") or ""), str(row.get("style") or "")))
-        except (ValueError, KeyError, TypeError, AttributeError):
-            raise AssistantError(f"{path.name} line {n}: not a question with id, question and answers") from None
-    return out
+    return read_rows(path, _question, "a question with id, question and answers",
+                     f"no questions at {path}; a QA folder holds articles/ and questions.jsonl")
+
+
+def _question(row: dict[str, Any]) -> QAQuestion:
+    answers = () if row.get("unanswerable") else tuple(str(a) for a in row.get("answers") or ())
+    return QAQuestion(str(row["id"]), str(row["question"]), answers, str(row.get("split") or "all"),
+                      str(row.get("kind") or ""), str(row.get("style") or ""))
 
 
 def normalise(text: str) -> str:

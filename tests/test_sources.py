@@ -566,3 +566,86 @@ def test_remove_moves_articles_out_and_the_cli_checks_every_id_first(archive: Se
     (archive.sources_dir / f"{ids[0]}.md").write_bytes(kept.read_bytes())
     assert remove(ids[0], archive).name == f"{ids[0]}-2.md"  # an earlier removal is never overwritten
     assert [p.stem for p in archive_paths(archive)] == ids[1:]
+
+
+# --- text quality ---------------------------------------------------------------------------
+def test_one_stray_byte_leaves_the_rest_of_a_utf8_file_as_written(settings: Settings, tmp_path: Path) -> None:
+    text = "The council’s plan — “a new deal” for Zoë’s family.\n\nIt costs £10 million.\n"
+    path = write(tmp_path / "stray.txt", text.encode() + b"Caf\xe9 owners agreed.\n")
+    result = add(path, settings)
+    assert result.warnings == (f"{path} is UTF-8 but for 1 stray byte(s); read those as cp1252",)
+    assert body_of(result.path, settings) == text + "Café owners agreed.\n"
+
+
+def test_mojibake_is_repaired(settings: Settings, tmp_path: Path) -> None:
+    # "council’s" once read as latin-1 and saved again as UTF-8
+    path = write(tmp_path / "moji.txt", "The council\u00e2\u0080\u0099s plan was \u00e2\u0080\u009cbold\u00e2\u0080\u009d.\n")
+    result = add(path, settings)
+    assert body_of(result.path, settings) == "The council’s plan was “bold”.\n"
+    assert result.warnings == (f"{path} had mis-decoded characters (mojibake); repaired",)
+
+
+def test_a_legacy_encoding_that_is_not_western_is_detected(settings: Settings, tmp_path: Path) -> None:
+    text = "Совет заявил, что план будет опубликован в понедельник. Дети и семьи получат помощь.\n"
+    path = write(tmp_path / "ru.txt", text.encode("cp1251"))
+    result = add(path, settings)
+    assert body_of(result.path, settings) == text and result.warnings == (f"{path} is not UTF-8; read as cp1251",)
+
+
+@pytest.mark.parametrize("page", [
+    "<!DOCTYPE html>\n<html><head><title>Hubs open</title></head><body><article><p>{}</p></article></body></html>",
+    "\ufeff<html lang=en><body><article><p>{}</p></article></body></html>",
+    '<div class="a"><span></span><article><h1>Hubs open</h1><p>{}</p></article><footer><a href="/">x</a></footer>'
+    '<nav><ul><li><a href="/a">a</a></li><li><a href="/b">b</a></li></ul></nav></div>',
+])
+def test_html_saved_as_txt_is_extracted(settings: Settings, tmp_path: Path, page: str) -> None:
+    prose = "The Ashbourne hubs supported 1,284 families in their first year, the council said."
+    source = read_source(add(write(tmp_path / "page.txt", page.format(prose)), settings).path, settings)
+    body = source.text[source.body_start :]
+    assert prose in body and "<" not in body
+
+
+def test_text_mentioning_tags_stays_text(settings: Settings, tmp_path: Path) -> None:
+    text = "Headline\n\nThe site used <b>bold</b> and <i>italic</i> tags, the council's web team said at length.\n"
+    assert body_of(add(write(tmp_path / "t.txt", text), settings).path, settings) == text
+
+
+BIDI = "\u202e\u202a\u202b\u202c\u202d\u2066\u2067\u2068\u2069\u200e\u200f"
+
+
+def test_bidi_controls_are_taken_out_of_titles_and_metadata(settings: Settings, tmp_path: Path) -> None:
+    path = write(tmp_path / "b.md", f"---\ntitle: \"Safe {BIDI}title\"\nauthor: \"A{BIDI}n\"\n---\nBody {BIDI} text.\n")
+    source = read_source(add(path, settings, publisher=f"\u202eGazette").path, settings)
+    assert (source.title, source.author, source.publisher) == ("Safe title", "An", "Gazette")
+    assert BIDI in source.text[source.body_start :]  # the article text itself is archived as it was
+    first_line = read_source(add(write(tmp_path / "c.txt", f"\u202eHeadline here\n\nMore {BIDI}.\n"), settings).path,
+                             settings)
+    assert first_line.title == "Headline here"
+
+
+def test_archive_files_are_readable_by_all(settings: Settings, seeds: list[Path]) -> None:
+    old = os.umask(0o022)
+    try:
+        path = add(str(seeds[0]), settings).path
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_temporary_files_of_a_killed_import_are_removed(settings: Settings, seeds: list[Path]) -> None:
+    import time as _time
+
+    from assistant.session import Assistant
+    from conftest import FAKE_MODEL, HashEncoder
+
+    settings.sources_dir.mkdir()
+    stale, fresh = settings.sources_dir / ".abc123.tmp", settings.sources_dir / ".def456.tmp"
+    for tmp in (stale, fresh):
+        tmp.write_text("---\ntitle: half\n", encoding="utf-8")
+    hour_ago = _time.time() - 3600
+    os.utime(stale, (hour_ago, hour_ago))
+    add(str(seeds[0]), settings)
+    assert not stale.exists() and fresh.exists()  # a new one may be another import's, still being written
+    os.utime(fresh, (hour_ago, hour_ago))
+    Assistant(settings.replace(model=FAKE_MODEL), HashEncoder()).update()
+    assert not fresh.exists()

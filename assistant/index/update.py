@@ -12,7 +12,7 @@ import numpy as np
 
 from ..config import Settings
 from ..errors import SourceError
-from ..sources import archive_paths, read_source
+from ..sources import archive_paths, read_source, remove_stale_files
 from ..types import Passage, Source
 from . import store
 from .chunk import chunk
@@ -132,6 +132,7 @@ def update(settings: Settings, encoders: Encoders, *, rebuild: bool = False, pro
         What was done; ``generation`` is None when nothing needed doing.
     """
     with store.locked(settings):
+        remove_stale_files(settings)
         archive = scan(settings)
         snapshot = None if rebuild else store.load_or_none(settings)
         if snapshot is not None:

@@ -9,7 +9,8 @@ from .archive import (
     read_source,
     readable_sources,
     remove,
+    remove_stale_files,
     slugify,
 )
 
-__all__ = ["SUPPORTED", "AddResult", "add", "archive_paths", "body_hash", "read_source", "readable_sources", "remove", "slugify"]
+__all__ = ["SUPPORTED", "AddResult", "add", "archive_paths", "body_hash", "read_source", "readable_sources", "remove", "remove_stale_files", "slugify"]

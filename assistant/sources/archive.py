@@ -7,6 +7,7 @@ import itertools
 import os
 import re
 import tempfile
+import time
 import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,8 +19,9 @@ from ..config import Settings
 from ..errors import DuplicateSourceError, SourceError
 from ..types import Source
 from . import frontmatter
-from .fetch import decode, fetch_url, read_file
-from .html import from_html
+from .encoding import decode
+from .fetch import fetch_url, read_file
+from .html import from_html, looks_like_html
 
 SUPPORTED = (".txt", ".md", ".html", ".htm")
 TITLE_MAX = 200  # of a title guessed from the first line; one stated by the article may be longer
@@ -30,6 +32,8 @@ _URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://")
 _APOSTROPHES = re.compile(r"['’‘ʼ`]")
 _HEADING_MARK = re.compile(r"#{1,6}\s+")
 _MAX_LABELS = 3
+STALE_AFTER = 600.0  # seconds: a temporary file this old was left by an import that was killed
+FILE_MODE = 0o644  # archive files are readable by everyone who can read the folder, like any article
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +129,7 @@ def add(item: str, settings: Settings, *, title: str | None = None, publisher: s
         DuplicateSourceError: the same text is archived already.
         Nothing in the archive changes when either is raised.
     """
+    remove_stale_files(settings)
     given = {"title": title, "publisher": publisher, "author": author, "published": published, "url": url}
     given = {key: frontmatter.check_length(key, frontmatter.clean_value(value)) for key, value in given.items()}
     if given["published"]:
@@ -145,7 +150,7 @@ def _from_file(path: Path, settings: Settings) -> tuple[dict[str, Any], str, lis
     """Metadata, body and warnings of an article file."""
     text, warnings = decode(read_file(path, settings.max_file_bytes, SUPPORTED), str(path))
     suffix = path.suffix.lower()
-    if suffix in (".html", ".htm"):
+    if suffix in (".html", ".htm") or suffix == ".txt" and looks_like_html(text):
         meta, body = from_html(text, str(path))
     elif suffix == ".md":
         meta, start = frontmatter.parse(text, str(path))
@@ -191,7 +196,7 @@ def _guess_title(text: str) -> str | None:
     if not first:
         return None
     labels = itertools.takewhile(_is_label, first[:-1])
-    return frontmatter.bounded("title", first[sum(1 for _ in labels)], TITLE_MAX)
+    return frontmatter.bounded("title", frontmatter.clean_value(first[sum(1 for _ in labels)]), TITLE_MAX)
 
 
 def _is_label(line: str) -> bool:
@@ -225,6 +230,7 @@ def _write(settings: Settings, meta: dict[str, Any], body: str) -> Path:
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+            os.fchmod(out.fileno(), FILE_MODE)  # mkstemp makes it 0600
             out.write(frontmatter.render(meta, body))
             out.flush()
             os.fsync(out.fileno())
@@ -236,6 +242,26 @@ def _write(settings: Settings, meta: dict[str, Any], body: str) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def remove_stale_files(settings: Settings, now: float | None = None) -> list[Path]:
+    """Delete ``sources/.*.tmp`` files older than ``STALE_AFTER`` seconds; returns them.
+
+    A newer one may belong to an import running right now, so it is left alone.
+    """
+    folder = settings.sources_dir
+    if not folder.is_dir():
+        return []
+    now = time.time() if now is None else now
+    removed = []
+    for tmp in folder.glob(".*.tmp"):
+        try:
+            if tmp.is_file() and now - tmp.stat().st_mtime > STALE_AFTER:
+                tmp.unlink()
+                removed.append(tmp)
+        except OSError:
+            continue  # gone already, or not ours to delete: the next import tries again
+    return removed
 
 
 def remove(source_id: str, settings: Settings) -> Path:

@@ -1,4 +1,4 @@
-"""Getting an article's text from a file or over http(s): size limits, decoding, one-line errors."""
+"""Getting an article's bytes from a file or over http(s): size limits, one-line errors."""
 
 from __future__ import annotations
 
@@ -115,36 +115,3 @@ def read_file(path: Path, max_bytes: int, suffixes: tuple[str, ...]) -> bytes:
     if len(data) > max_bytes:
         raise SourceError(f"{path} is over the {max_bytes:,}-byte limit (ASSISTANT_MAX_FILE_BYTES)")
     return data
-
-
-def decode(data: bytes, name: str, declared: str | None = None) -> tuple[str, list[str]]:
-    """Text of an article: the declared charset, else UTF-8, else cp1252 or latin-1 with a warning.
-
-    Raises:
-        SourceError: the data is binary or, once decoded, empty.
-    """
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with a byte-order mark, as Notepad saves
-        try:
-            return _require_text(data.decode("utf-16"), name), []
-        except UnicodeDecodeError:
-            pass  # not UTF-16 after all: judged as bytes below
-    sample = data[:8192]
-    controls = sum(byte < 32 and byte not in b"\t\n\r\f" or byte == 127 for byte in sample)
-    if b"\x00" in data or controls > len(sample) * 0.05:
-        raise SourceError(f"{name} looks like a binary file, not article text")
-    for encoding in filter(None, (declared, "utf-8-sig")):
-        try:
-            return _require_text(data.decode(encoding), name), []
-        except (LookupError, UnicodeDecodeError):
-            continue
-    try:
-        text, encoding = data.decode("cp1252"), "cp1252"
-    except UnicodeDecodeError:  # bytes cp1252 leaves undefined; latin-1 maps every byte
-        text, encoding = data.decode("latin-1"), "latin-1"
-    return _require_text(text, name), [f"{name} is not UTF-8; read as {encoding}"]
-
-
-def _require_text(text: str, name: str) -> str:
-    if not text.strip():
-        raise SourceError(f"{name} is empty")
-    return text

@@ -22,6 +22,9 @@ LIMITS = {"title": 300, "publisher": 200, "author": 200, "url": 2000}
 _OPENS = re.compile(r"\ufeff?---[ \t]*\r?\n")
 _BLOCK = re.compile(r"\ufeff?---[ \t]*\r?\n(.*?)^---[ \t]*(?:\r?\n|\Z)", re.S | re.M)
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# Bidirectional controls (LRM, RLM, embeddings, overrides, isolates): in a title they can make the
+# text shown read differently from the text stored ("U+202E" reverses what follows).
+_BIDI = dict.fromkeys(map(ord, "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
 
 
 class _Dumper(yaml.SafeDumper):  # type: ignore[misc]  # yaml has no type hints here
@@ -80,10 +83,10 @@ def _where(exc: yaml.YAMLError) -> str:
 
 
 def clean_value(value: str | None) -> str | None:
-    """A metadata value on one line with single spaces; blank becomes None."""
+    """A metadata value on one line with single spaces and no bidirectional controls; blank becomes None."""
     if value is None:
         return None
-    value = " ".join(value.split())
+    value = " ".join(value.translate(_BIDI).split())
     return value or None
 
 

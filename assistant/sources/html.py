@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlparse
 
 from ..errors import SourceError
 from . import frontmatter
+
+_OPENS_AS_HTML = re.compile(r"\ufeff?\s*(?:<\?xml[^<>]*>\s*)?<(?:!doctype\s+html|html[\s>])", re.I)
+_TAG = re.compile(r"</?[a-zA-Z][^<>]*>")
+_SNIFF_CHARS = 8192
+
+
+def looks_like_html(text: str) -> bool:
+    """True for a page saved as text: it opens with ``<!doctype html>`` or ``<html>``, or is mostly tags."""
+    sample = text[:_SNIFF_CHARS]
+    if _OPENS_AS_HTML.match(sample):
+        return True
+    tags = _TAG.findall(sample)
+    return len(tags) >= 5 and sum(map(len, tags)) * 2 > len("".join(sample.split()))
 
 
 def from_html(html: str, name: str, url: str | None = None) -> tuple[dict[str, Any], str]:

@@ -18,11 +18,11 @@ from .answer.quotes import Evidence, Span, check_question, gather
 from .answer.quotes import decide as decide_answer
 from .answer.retrieve import Filters, Retriever
 from .config import Settings
-from .errors import AssistantError, DuplicateSourceError, SourceError
+from .errors import AssistantError, DuplicateSourceError, IndexStaleError, SourceError
 from .index import store
 from .index.embed import Encoder, Encoders
 from .index.update import Status, UpdateReport, status, update
-from .types import Answer
+from .types import Answer, SourceInfo
 
 
 class Assistant:
@@ -104,8 +104,14 @@ class Assistant:
                       focus=focus)
 
     def decide(self, evidence: Evidence) -> Answer:
-        """The answer the models give from ``evidence``: quotes, or an abstention."""
-        return decide_answer(evidence, self.models, self.settings, self.retriever())
+        """The answer the models give from ``evidence``: quotes, or an abstention.
+
+        Raises:
+            IndexStaleError: a quote or listed passage is no longer in its article file as indexed.
+        """
+        answer = decide_answer(evidence, self.models, self.settings, self.retriever())
+        check_quotes(answer, self.settings)
+        return answer
 
     def update(self, *, rebuild: bool = False, progress: bool = False) -> UpdateReport:
         """Bring the index up to date with the archive (see ``index.update.update``)."""
@@ -160,6 +166,33 @@ class Assistant:
     def status(self) -> Status:
         """What is archived, what is indexed and what an update would do; loads no model."""
         return status(self.settings, self.encoders.backend)
+
+
+def check_quotes(answer: Answer, settings: Settings) -> None:
+    """Check that every quote and listed passage of ``answer`` is still ``file_text[start:end]`` of its file.
+
+    The index proves its own files by checksum; this catches an article file edited since it was indexed.
+
+    Raises:
+        IndexStaleError: one line naming the file and `assistant index`.
+    """
+    spans = [(c.source, c.start, c.end, c.quote) for c in answer.citations]
+    spans += [(r.hit.source, r.hit.passage.start, r.hit.passage.end, r.hit.passage.text) for r in answer.passages]
+    texts: dict[str, str | None] = {}
+    for source, start, end, quote in spans:
+        if source.path not in texts:
+            texts[source.path] = _file_text(source, settings)
+        text = texts[source.path]
+        if text is None or text[start:end] != quote:
+            raise IndexStaleError(f"{source.path} has changed since it was indexed; run `assistant index` "
+                                  "and ask again")
+
+
+def _file_text(source: SourceInfo, settings: Settings) -> str | None:
+    try:  # bytes decoded by hand, as the index read them: a "\r\n" counts two characters
+        return (settings.root / source.path).read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -247,3 +247,49 @@ def test_batched_encoding_keeps_the_order_of_the_texts(encoder: HashEncoder) -> 
     texts = [("word " * n) + f"text{n}" for n in (3, 40, 1, 17, 8, 25, 2)]
     assert np.array_equal(encode_batches(encoder, texts, batch_size=3), encoder.encode(texts))
     assert encode_batches(encoder, [], batch_size=3).shape == (0, encoder.dim)
+
+
+# --- integrity: checksums on load, quotes against the archive ------------------------------------------------
+
+
+def test_one_changed_byte_in_the_passages_is_caught_before_an_answer(archive: Settings, encoder: HashEncoder) -> None:
+    Assistant(archive, encoder).update()
+    target = store.current_path(archive) / store.PASSAGES
+    data = target.read_bytes()
+    assert b"642,980" in data
+    target.write_bytes(data.replace(b"642,980", b"999,999", 1))  # same length: the size check alone passes
+    with pytest.raises(IndexCorruptError) as info:
+        Assistant(archive, encoder).ask("How many referrals were there in 2019-20?")
+    assert str(info.value) == "index file passages.jsonl does not match its checksum; run `assistant index --rebuild`"
+
+
+@pytest.mark.parametrize("name", [store.VECTORS, store.SENTENCES])
+def test_garbage_over_part_of_a_vector_file_is_detected(archive: Settings, name: str, encoder: HashEncoder) -> None:
+    Assistant(archive, encoder).update()
+    target = store.current_path(archive) / name
+    with open(target, "r+b") as f:
+        f.seek(target.stat().st_size // 2)
+        f.write(os.urandom(64))
+    with pytest.raises(IndexCorruptError, match=rf"^index file {name} does not match its checksum; .*--rebuild`$"):
+        store.load(archive)
+
+
+@pytest.mark.parametrize("old, new", [(b"642,980", b"999,999"), (b"642,980 referrals", b"many referrals")])
+def test_an_article_edited_after_indexing_is_never_misquoted(archive: Settings, encoder: HashEncoder, old: bytes,
+                                                            new: bytes) -> None:
+    from assistant.errors import IndexStaleError
+
+    assistant = Assistant(archive, encoder)
+    assistant.update()
+    question = "How many referrals were there in 2019-20?"
+    assert any("642,980" in c.quote for c in assistant.ask(question).citations)
+    path = next(p for p in archive.sources_dir.glob("*.md") if old in p.read_bytes())
+    path.write_bytes(path.read_bytes().replace(old, new))
+    with pytest.raises(IndexStaleError) as info:
+        assistant.ask(question)
+    assert str(info.value) == (f"{archive.relative(path)} has changed since it was indexed; "
+                               "run `assistant index` and ask again")
+    assistant.update()
+    texts = {p: p.read_bytes().decode("utf-8") for p in archive.sources_dir.glob("*.md")}
+    for c in assistant.ask(question).citations:
+        assert texts[archive.root / c.source.path][c.start : c.end] == c.quote

@@ -212,17 +212,14 @@ def load(settings: Settings) -> Snapshot:
 
     Raises:
         IndexMissingError: no index was built yet.
-        IndexCorruptError: a file is missing, truncated or unreadable, or the format is another.
+        IndexCorruptError: a file is missing, truncated, changed (its sha256 is checked) or
+            unreadable, or the format is another.
     """
     path = current_path(settings)
     if path is None:
         raise IndexMissingError(f"no index in {settings.relative(settings.index_dir)}/ — run `assistant index`")
     manifest = read_manifest(path)
-    for name, entry in manifest.files.items():
-        file = path / name
-        # Sizes only: cheap on every load. The sha256 is recorded for a fuller check later.
-        if not file.is_file() or file.stat().st_size != entry.size:
-            raise IndexCorruptError(f"index file {name} is missing or truncated; {_REBUILD}")
+    check_files(path, manifest)
     passages = _read_passages(path / PASSAGES)
     vectors = _read_vectors(path / VECTORS)
     if not len(passages) == vectors.ntotal == manifest.passages:
@@ -231,6 +228,20 @@ def load(settings: Settings) -> Snapshot:
     if sentence_vectors.shape != (sum(len(p.sentences) for p in passages), manifest.model.dim):
         raise IndexCorruptError(f"index files disagree on the number of sentences; {_REBUILD}")
     return Snapshot(path, manifest, passages, vectors, sentence_vectors)
+
+
+def check_files(path: Path, manifest: Manifest) -> None:
+    """Check each file of the generation in ``path`` against its size and sha256 in ``manifest``.
+
+    Raises:
+        IndexCorruptError: a file is missing, of another size, or its bytes changed.
+    """
+    for name, entry in manifest.files.items():
+        file = path / name
+        if not file.is_file() or file.stat().st_size != entry.size:  # the cheap test first
+            raise IndexCorruptError(f"index file {name} is missing or truncated; {_REBUILD}")
+        if _sha256(file) != entry.sha256:
+            raise IndexCorruptError(f"index file {name} does not match its checksum; {_REBUILD}")
 
 
 def load_or_none(settings: Settings) -> Snapshot | None:

@@ -66,11 +66,15 @@ def cli(ctx: click.Context, root: Path | None, model: str | None, backend: str |
 @click.option("--published", help="Publication date, YYYY-MM-DD.")
 @click.option("--url", help="Where the article was published.")
 @click.option("--no-index", is_flag=True, help="Only archive; leave the index for `assistant index`.")
+@click.option("--allow-private", is_flag=True,
+              help="Also download URLs from loopback, private, link-local and reserved addresses.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_obj
-def add(assistant: Assistant, /, items: tuple[str, ...], no_index: bool, as_json: bool, **meta: str | None) -> None:
+def add(assistant: Assistant, /, items: tuple[str, ...], no_index: bool, allow_private: bool, as_json: bool,
+        **meta: str | None) -> None:
     """Import articles (.txt, .md, .html files or http(s) URLs) into sources/ and index them."""
-    added = assistant.add(items, index=not no_index, progress=_progress(as_json), **meta)
+    added = assistant.add(items, index=not no_index, progress=_progress(as_json), allow_private=allow_private,
+                          **meta)
     _emit(added, as_json)
     if added.failed:
         sys.exit(1)

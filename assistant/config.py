@@ -37,7 +37,9 @@ class Settings:
             Changing it re-embeds every passage at the next ``assistant index``.
         chunk_chars: Largest passage, in characters, unless one sentence group is longer.
         batch_size: Texts per embedding batch.
-        max_file_bytes: Largest article accepted by ``assistant add``.
+        max_file_bytes: Largest article accepted by ``assistant add``, from a file or a download.
+        fetch_deadline: Seconds ``assistant add URL`` may take to download one page, redirects
+            included, however slowly the server sends. Default 30.
         lock_timeout: Seconds to wait for another indexer before giving up.
         rrf_k: The constant c of reciprocal rank fusion, 1 / (c + rank).
         bm25_weight: Weight of the BM25 ranking in the fusion (the dense ranking weighs 1).
@@ -55,6 +57,7 @@ class Settings:
     chunk_chars: int = 450
     batch_size: int = 32
     max_file_bytes: int = 5_000_000
+    fetch_deadline: float = 30.0
     lock_timeout: float = 10.0
     rrf_k: int = 10
     bm25_weight: float = 1.5

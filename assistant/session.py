@@ -120,7 +120,7 @@ class Assistant:
 
     def add(self, items: Sequence[str], *, index: bool = True, progress: bool = False, title: str | None = None,
             publisher: str | None = None, author: str | None = None, published: str | None = None,
-            url: str | None = None) -> Added:
+            url: str | None = None, allow_private: bool = False) -> Added:
         """Import files or http(s) URLs into the archive, then update the index if any was added.
 
         Args:
@@ -128,6 +128,7 @@ class Assistant:
             index: Update the index afterwards. Default True.
             progress: Show a progress bar on stderr while embedding.
             title, publisher, author, published, url: Values that win over the article's own.
+            allow_private: Also download URLs from loopback, private, link-local and reserved addresses.
         """
         from . import sources
 
@@ -135,7 +136,7 @@ class Assistant:
         for item in items:
             try:
                 added = sources.add(item, self.settings, title=title, publisher=publisher, author=author,
-                                    published=published, url=url)
+                                    published=published, url=url, allow_private=allow_private)
                 done.append(AddItem(item, "added", added.source_id, self.settings.relative(added.path),
                                     added.warnings))
             except DuplicateSourceError as exc:

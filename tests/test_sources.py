@@ -252,6 +252,18 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
         if self.path == "/slow":
             self.release.wait(5)
+        elif self.path in ("/drip", "/drip-headers"):
+            self._drip(self.path == "/drip-headers")
+        elif self.path == "/stream":  # no Content-Length: the body ends when the connection closes
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.end_headers()
+            self.wfile.write(b"word " * 1200)
+        elif self.path == "/to-localhost":
+            self.send_response(302)
+            self.send_header("Location", f"http://localhost:{self.server.server_address[1]}/plain.txt")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
         elif self.path == "/to-ftp":
             self.send_response(302)
             self.send_header("Location", "ftp://127.0.0.1:9/a.txt")
@@ -272,6 +284,21 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self.send_error(404, "Not Found")
 
+    def _drip(self, headers: bool) -> None:
+        """One byte every 2 s (of the headers, or of a body after them) until the test ends or the client goes."""
+        head = b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\n"
+        data = head + b"x" * 100 if headers else b"x" * 100
+        if not headers:
+            self.wfile.write(head)
+        try:
+            for i in range(len(data)):
+                self.wfile.write(data[i : i + 1])
+                self.wfile.flush()
+                if self.release.wait(2):
+                    return
+        except OSError:
+            return
+
     def log_message(self, *args: object) -> None:
         pass
 
@@ -289,27 +316,78 @@ def server() -> Iterator[str]:
 
 
 def test_url_html_page_is_extracted(settings: Settings, server: str) -> None:
-    source = read_source(add(f"{server}/article.html", settings).path, settings)
+    source = read_source(add(f"{server}/article.html", settings, allow_private=True).path, settings)
     assert "The council opened three family hubs on Tuesday" in source.text[source.body_start :]
     assert (source.author, source.publisher, source.url) == ("Jane Reporter", "The Gazette", CANONICAL)
-    other = read_source(add(f"{server}/nocanonical.html", settings, title="Second copy").path, settings)
+    other = read_source(add(f"{server}/nocanonical.html", settings, title="Second copy", allow_private=True).path, settings)
     assert other.url == f"{server}/nocanonical.html"
 
 
 def test_url_plain_text_is_kept_as_received(settings: Settings, server: str) -> None:
-    result = add(f"{server}/plain.txt", settings)
+    result = add(f"{server}/plain.txt", settings, allow_private=True)
     source = read_source(result.path, settings)
     assert source.text[source.body_start :] == "Plain report headline\r\n\r\nIt rained all day.\n"
     assert (source.title, source.url, result.warnings) == ("Plain report headline", f"{server}/plain.txt", ())
 
 
 def test_url_declared_charset_is_used_without_warning(settings: Settings, server: str) -> None:
-    result = add(f"{server}/latin.txt", settings)
+    result = add(f"{server}/latin.txt", settings, allow_private=True)
     assert result.warnings == () and read_source(result.path, settings).title == "Café report"
 
 
 def test_url_redirect_records_where_the_article_is(settings: Settings, server: str) -> None:
-    assert read_source(add(f"{server}/moved", settings).path, settings).url == f"{server}/plain.txt"
+    assert read_source(add(f"{server}/moved", settings, allow_private=True).path, settings).url == f"{server}/plain.txt"
+
+
+@pytest.mark.parametrize("path", ["/plain.txt", "/moved"])
+def test_url_on_loopback_is_refused_without_allow_private(settings: Settings, server: str, path: str) -> None:
+    with pytest.raises(SourceError) as info:
+        add(f"{server}{path}", settings)
+    assert str(info.value) == (f"could not fetch URL {server}{path}: 127.0.0.1 is at 127.0.0.1, a loopback address; "
+                               "pass --allow-private to import from it")
+    assert not settings.sources_dir.exists()
+
+
+def test_redirect_to_a_private_address_is_refused(settings: Settings, server: str,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    check = _fetch._check_public
+    # 127.0.0.1 passes as if it were public; where it redirects (localhost) is checked like any host.
+    monkeypatch.setattr(_fetch, "_check_public", lambda host, ip: None if host == "127.0.0.1" else check(host, ip))
+    with pytest.raises(SourceError, match=r"localhost is at (127\.0\.0\.1|::1), a loopback address; pass --allow"):
+        add(f"{server}/to-localhost", settings)
+    assert read_source(add(f"{server}/to-localhost", settings, allow_private=True).path, settings).title == \
+        "Plain report headline"
+
+
+@pytest.mark.parametrize("address, kind", [("10.1.2.3", "private"), ("192.168.0.9", "private"),
+                                           ("169.254.169.254", "link-local"), ("::1", "loopback"),
+                                           ("::ffff:127.0.0.1", "loopback"), ("fe80::1", "link-local"),
+                                           ("240.0.0.1", "reserved"), ("0.0.0.0", "private"),
+                                           ("100.64.0.1", "non-public"), ("fc00::1", "private")])
+def test_every_kind_of_internal_address_is_refused(address: str, kind: str) -> None:
+    with pytest.raises(_fetch._Refused, match=f", an? {kind} address;"):
+        _fetch._check_public("host.example", address)
+    _fetch._check_public("host.example", "93.184.215.14")  # a public address passes
+
+
+@pytest.mark.parametrize("path", ["/drip", "/drip-headers"])
+def test_a_server_sending_a_byte_every_2_s_is_cut_off_at_the_deadline(settings: Settings, server: str,
+                                                                      path: str) -> None:
+    import time
+
+    started = time.monotonic()
+    with pytest.raises(SourceError) as info:
+        add(f"{server}{path}", settings.replace(fetch_deadline=1.0), allow_private=True)
+    assert str(info.value) == (f"could not fetch URL {server}{path}: not done within the 1 s deadline "
+                               "(ASSISTANT_FETCH_DEADLINE)")
+    assert time.monotonic() - started < 4  # without the deadline: 100 bytes, 200 s
+    assert not settings.sources_dir.exists()
+
+
+def test_a_download_without_a_declared_size_stops_at_the_limit(settings: Settings, server: str) -> None:
+    with pytest.raises(SourceError, match=r"/stream: the page is over the 5,000-byte limit$"):
+        add(f"{server}/stream", settings.replace(max_file_bytes=5_000), allow_private=True)
+    assert add(f"{server}/stream", settings.replace(max_file_bytes=6_000), allow_private=True).path.is_file()
 
 
 # --- bad input -----------------------------------------------------------------------------
@@ -361,7 +439,7 @@ def test_bad_input_gets_one_line_and_changes_nothing(settings: Settings, seeds: 
     before = snapshot(settings.sources_dir)
     item = make_item(tmp_path, server)
     with pytest.raises(SourceError) as info:
-        add(item, settings)
+        add(item, settings, allow_private=True)  # the test server is on loopback
     message = str(info.value)
     assert expected in message and "\n" not in message
     assert item in message

@@ -107,7 +107,7 @@ def body_hash(text: str) -> str:
 
 def add(item: str, settings: Settings, *, title: str | None = None, publisher: str | None = None,
         author: str | None = None, published: str | None = None, url: str | None = None,
-        today: date | None = None) -> AddResult:
+        today: date | None = None, allow_private: bool = False) -> AddResult:
     """Import one file (.txt, .md, .html, .htm) or http(s) URL into the archive.
 
     Args:
@@ -120,6 +120,8 @@ def add(item: str, settings: Settings, *, title: str | None = None, publisher: s
         published: Publication date, YYYY-MM-DD. Default: found, else empty.
         url: Where the article was published. Default: found, else the URL fetched.
         today: The ``added`` date. Default: today (kept from an imported .md if it has one).
+        allow_private: Also download from loopback, private, link-local and reserved addresses.
+            Default False: a URL whose host resolves to one is refused.
 
     Returns:
         The written file, its source id and any warnings (e.g. a non-UTF-8 file).
@@ -135,7 +137,7 @@ def add(item: str, settings: Settings, *, title: str | None = None, publisher: s
     if given["published"]:
         frontmatter.check_date(given["published"], "published date")
     if _URL.match(item):
-        meta, body, warnings = _from_url(item, settings)
+        meta, body, warnings = _from_url(item, settings, allow_private)
     else:
         meta, body, warnings = _from_file(Path(item), settings)
     meta.update({key: value for key, value in given.items() if value})
@@ -162,9 +164,9 @@ def _from_file(path: Path, settings: Settings) -> tuple[dict[str, Any], str, lis
     return meta, body, warnings
 
 
-def _from_url(url: str, settings: Settings) -> tuple[dict[str, Any], str, list[str]]:
+def _from_url(url: str, settings: Settings, allow_private: bool) -> tuple[dict[str, Any], str, list[str]]:
     """Metadata, body and warnings of a page fetched over http(s)."""
-    page = fetch_url(url, settings.max_file_bytes)
+    page = fetch_url(url, settings.max_file_bytes, deadline=settings.fetch_deadline, allow_private=allow_private)
     text, warnings = decode(page.data, url, page.charset)
     looks_html = not page.media_type and text.lstrip()[:1] == "<"
     if page.media_type in _HTML_TYPES or looks_html:

@@ -18,7 +18,7 @@ from .answer.quotes import Evidence, Span, check_question, gather
 from .answer.quotes import decide as decide_answer
 from .answer.retrieve import Filters, Retriever
 from .config import Settings
-from .errors import AssistantError, DuplicateSourceError, IndexStaleError, SourceError
+from .errors import AssistantError, DuplicateSourceError, IndexBusyError, IndexStaleError, SourceError
 from .index import store
 from .index.embed import Encoder, Encoders
 from .index.update import Status, UpdateReport, status, update
@@ -113,10 +113,21 @@ class Assistant:
         check_quotes(answer, self.settings)
         return answer
 
-    def update(self, *, rebuild: bool = False, progress: bool = False) -> UpdateReport:
-        """Bring the index up to date with the archive (see ``index.update.update``)."""
-        with self._updating:
-            return update(self.settings, self.encoders, rebuild=rebuild, progress=progress)
+    def update(self, *, rebuild: bool = False, progress: bool = False, wait: bool = True) -> UpdateReport:
+        """Bring the index up to date with the archive (see ``index.update.update``).
+
+        Args:
+            wait: Wait for an update running in this or another process (up to ``settings.lock_timeout``
+                for another process). False: raise IndexBusyError at once instead, as a question does.
+        """
+        if not self._updating.acquire(blocking=wait):
+            raise IndexBusyError(f"{self.settings.relative(self.settings.index_dir)}/ is being updated; "
+                                 "try again when it has finished")
+        try:
+            return update(self.settings, self.encoders, rebuild=rebuild, progress=progress,
+                          lock_timeout=None if wait else 0)
+        finally:
+            self._updating.release()
 
     def add(self, items: Sequence[str], *, index: bool = True, progress: bool = False, title: str | None = None,
             publisher: str | None = None, author: str | None = None, published: str | None = None,

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import threading
+import time
 from html import unescape
 from pathlib import Path
 
 import pytest
+from conftest import HashEncoder, write_source
 
 from assistant.answer import conversation
 from assistant.config import Settings
 from assistant.session import Assistant
 from assistant.sources import archive_paths
 from assistant.web.app import App, example_questions, user_questions
-from conftest import HashEncoder, write_source
 
 HOSTILE = ("The Wexmoor council said its foster scheme <script>window.__xss = 1</script> placed 37 children "
            'in 2020 <img src=x onerror="window.__xss = 2"> across the county.')
@@ -228,3 +232,49 @@ def test_example_questions_come_from_the_gold_set_for_articles_present(app: App)
     assert example_questions(app.settings) == [f"Q about {sid}?" for sid in ids[:4]]
     os.remove(gold)
     assert example_questions(app.settings) == []
+
+
+def _hold_index_lock(settings: Settings) -> subprocess.Popen[str]:
+    """Another process holding the index lock, as `assistant index` does while it writes."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys,time; from filelock import FileLock; l=FileLock(sys.argv[1]); l.acquire(); "
+         "print('held', flush=True); time.sleep(60)", str(settings.index_dir / ".lock")],
+        stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def test_a_question_never_waits_for_an_update_in_another_process(archive: Settings, encoder: HashEncoder) -> None:
+    assistant = Assistant(archive.replace(lock_timeout=10.0), encoder)
+    assistant.update()
+    app = App(assistant)
+    ask(app, "How many referrals were there?")  # the watch has seen the archive as it was
+    write_source(app.settings, "dropped", "Dropped in", "The Brindle review counted 4,321 kinship carers in 2021.")
+    holder = _hold_index_lock(app.settings)
+    try:
+        started = time.monotonic()
+        history, _, _ = ask(app, "How many referrals were there in 2019-20?")
+        assert time.monotonic() - started < 3  # waiting for the lock would take 10 s
+        assert "642,980 referrals" in history[-1]["content"]  # from the last committed generation
+    finally:
+        holder.kill()
+        holder.wait()
+        assert holder.stdout is not None
+        holder.stdout.close()
+    history, panel, _ = ask(app, "How many kinship carers did the Brindle review count?")
+    assert "4,321 kinship carers" in history[-1]["content"] and "sources/dropped.md" in panel
+
+
+def test_a_question_never_waits_for_an_update_in_this_process(app: App) -> None:
+    ask(app, "How many referrals were there?")
+    write_source(app.settings, "dropped", "Dropped in", "The Brindle review counted 4,321 kinship carers in 2021.")
+    done: list[bool] = []
+    with app.watch._lock:  # an upload's update is running in another thread
+        worker = threading.Thread(target=lambda: done.append(app.refresh()))
+        worker.start()
+        worker.join(timeout=3)
+        assert done == [False]
+        history, _, _ = ask(app, "How many referrals were there in 2019-20?")
+        assert "642,980 referrals" in history[-1]["content"]
+    assert app.refresh() is True

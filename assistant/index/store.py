@@ -326,18 +326,19 @@ def _sha256(path: Path) -> str:
 
 
 @contextlib.contextmanager
-def locked(settings: Settings) -> Iterator[None]:
-    """Hold the index write lock, waiting up to ``settings.lock_timeout`` seconds."""
+def locked(settings: Settings, timeout: float | None = None) -> Iterator[None]:
+    """Hold the index write lock, waiting up to ``timeout`` seconds (None: ``settings.lock_timeout``; 0: not at all)."""
     from filelock import FileLock, Timeout
 
+    wait = settings.lock_timeout if timeout is None else timeout
     settings.index_dir.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(settings.index_dir / ".lock"))
     try:
-        lock.acquire(timeout=settings.lock_timeout)
+        lock.acquire(timeout=wait)
     except Timeout:
         raise IndexBusyError(
             f"another `assistant index` is updating {settings.relative(settings.index_dir)}/ "
-            f"(waited {settings.lock_timeout:g}s); try again when it has finished"
+            f"(waited {wait:g}s); try again when it has finished"
         ) from None
     try:
         yield

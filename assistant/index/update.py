@@ -115,7 +115,8 @@ def status(settings: Settings, backend: str) -> Status:
     )
 
 
-def update(settings: Settings, encoders: Encoders, *, rebuild: bool = False, progress: bool = False) -> UpdateReport:
+def update(settings: Settings, encoders: Encoders, *, rebuild: bool = False, progress: bool = False,
+           lock_timeout: float | None = None) -> UpdateReport:
     """Bring the index up to date with ``sources/``.
 
     New sources are embedded, changed ones re-chunked (vectors of passages whose
@@ -127,11 +128,13 @@ def update(settings: Settings, encoders: Encoders, *, rebuild: bool = False, pro
         encoders: The model's encoders; the passage encoder is loaded only when something is embedded.
         rebuild: Ignore the existing index (even a damaged one) and embed everything.
         progress: Show a progress bar on stderr while embedding.
+        lock_timeout: Seconds to wait for the index lock. Default: ``settings.lock_timeout``; 0 for a
+            reader that must not wait (it raises IndexBusyError at once instead).
 
     Returns:
         What was done; ``generation`` is None when nothing needed doing.
     """
-    with store.locked(settings):
+    with store.locked(settings, lock_timeout):
         remove_stale_files(settings)
         archive = scan(settings)
         snapshot = None if rebuild else store.load_or_none(settings)

@@ -66,11 +66,15 @@ class App:
         return history, panel, ""
 
     def refresh(self) -> bool:
-        """Index articles added to ``sources/`` by other means; True when the index changed."""
+        """Index articles added to ``sources/`` by other means, if nobody else is; True when the index changed.
+
+        Never waits: while another update runs (in this process or another), a question is answered from
+        the last committed generation.
+        """
         try:
-            return self.watch.refresh() is not None
+            return self.watch.refresh(wait=False) is not None
         except IndexBusyError:
-            return False  # another process is indexing; answer from the current index meanwhile
+            return False
 
     def examples(self) -> list[str]:
         return example_questions(self.settings)

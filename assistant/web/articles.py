@@ -14,7 +14,7 @@ from pathlib import Path, PurePath
 
 from .. import sources
 from ..config import Settings
-from ..errors import SourceError
+from ..errors import IndexBusyError, SourceError
 from ..index.store import Manifest
 from ..index.update import UpdateReport
 from ..session import Assistant
@@ -111,14 +111,24 @@ class Watch:
             out.append((p.name, st.st_size, st.st_mtime_ns))
         return tuple(out)
 
-    def refresh(self, progress: bool = False) -> UpdateReport | None:
-        """Update the index if the archive changed since the last look; None when it did not."""
+    def refresh(self, progress: bool = False, wait: bool = True) -> UpdateReport | None:
+        """Update the index if the archive changed since the last look; None when it did not.
+
+        Args:
+            progress: Show a progress bar on stderr while embedding.
+            wait: Wait for an update running in this or another process. False (a question): raise
+                IndexBusyError at once instead, so the caller answers from the last committed index.
+        """
         if self.fingerprint() == self._seen:
             return None  # the common case: a few stat calls, no lock
-        with self._lock:
+        if not self._lock.acquire(blocking=wait):
+            raise IndexBusyError("the index is being updated")
+        try:
             now = self.fingerprint()  # again: another thread may have just updated
             if now == self._seen:
                 return None
-            report = self.assistant.update(progress=progress)
+            report = self.assistant.update(progress=progress, wait=wait)
             self._seen = now
             return report
+        finally:
+            self._lock.release()

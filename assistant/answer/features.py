@@ -73,7 +73,9 @@ _DATE = re.compile(r"\b(1[0-9]{3}|20[0-9]{2})s?\b|\b(January|February|March|Apri
                    r"October|November|December)\b|\bcentury\b")
 _PERSON = re.compile(r"\b[A-Z][a-z]+(?:[ -][A-Z][a-zA-Z'’]+)+")
 _CAPITALISED = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z\-]+")
-_QUOTED = re.compile(r"[\"“”‘’']\s*\w[^\"“”]{12,}[\"“”’']")
+# A quotation opens: a quote mark at the start or after a space, colon, bracket or dash, then a word
+# (an apostrophe inside a word, as in "Review’s", opens nothing). It may close in a later sentence.
+_QUOTED = re.compile(r"(?:^|(?<=[\s:(\[—–-]))[\"“”‘’']\s*\w")
 _WORD = re.compile(r"[\w’']+")
 
 

@@ -165,3 +165,15 @@ def test_the_fit_keeps_each_feature_reading_one_way() -> None:
     assert fitted.coef[cov] > 1.0 and fitted.coef[missing] == 0.0
     p = fitted.probability(rows)
     assert ((p > 0.5) == labels.astype(bool)).mean() > 0.7
+
+
+def test_items_of_the_asked_type_are_found_where_they_stand() -> None:
+    from assistant.answer.features import typed_items
+
+    words = {"how", "many", "children", "were", "adopted", "in", "2020"}
+    near = "In 2020, 3,440 children were adopted from care, said Vicky Ford."
+    assert [near[a:b] for a, b in typed_items("amount", near, words)] == ["3,440"]
+    assert typed_items("amount", "The figures for 2019-20 are as follows:", words) == []
+    assert [near[a:b] for a, b in typed_items("who", near, words)] == ["Vicky Ford"]
+    assert [near[a:b] for a, b in typed_items("when", near, words)] == ["2020"]
+    assert typed_items("other", near, words) == []

@@ -36,6 +36,7 @@ SENTENCE_FEATURES = (
     "cosine_rank",  # 1 / (1 + rank of its cosine among the candidates)
     "missing",  # rarest question term absent from the sentence and its neighbours (IDF, 0..1)
     "negation_mismatch",  # one of question and sentence is negated, the other not
+    "typed_coverage",  # the question's weighted terms within WINDOW characters of what it asks for
 )
 QUESTION_FEATURES = (
     "best",  # quote model's probability for the best candidate
@@ -118,6 +119,24 @@ def holds(kind: str, sentence: str, question_words: set[str]) -> bool:
     return False
 
 
+WINDOW = 80  # characters on each side of an answer-type item that count as its surroundings
+
+
+def typed_items(kind: str, sentence: str, question_words: set[str]) -> list[tuple[int, int]]:
+    """Where ``sentence`` holds what a ``kind`` question asks for, as (start, end) spans."""
+    if kind == "amount":
+        return [m.span() for m in _FIGURE.finditer(sentence)
+                if not _YEARISH.match(m.group().strip()) and m.group().strip().lower() not in question_words]
+    if kind == "when":
+        return [m.span() for m in _DATE.finditer(sentence)]
+    if kind == "who":
+        return [m.span() for m in _PERSON.finditer(sentence)
+                if all(w.lower() not in question_words for w in m.group().split())]
+    if kind == "say":
+        return [m.span() for m in _QUOTED.finditer(sentence)]
+    return []
+
+
 MIN_WORDS = 4  # shorter sentences ("He said,") say nothing on their own
 
 
@@ -175,9 +194,19 @@ def sentence_features(q: Question, candidates: Sequence[Candidate], cosines: np.
             float(q.about_saying and bool(_QUOTED.search(c.text))),
             len(terms - q.terms) / max(len(terms), 1), math.log(len(c.text) + 1), 1.0 / (1 + cosine_rank[i]),
             q.missing(context), float(q.negated != bool(_NEGATION.search(c.text))),
+            _typed_coverage(q, c.text),
         )
     out[:, 1] = out[:, 0] - out[:, 0].max()
     return out
+
+
+def _typed_coverage(q: Question, sentence: str) -> float:
+    """The most of the question's weighted terms found around any one item of the type it asks for."""
+    spans = typed_items(q.kind, sentence, q.words)
+    if not spans:
+        return 0.0
+    windows = q.lex.terms_of([sentence[max(a - WINDOW, 0) : b + WINDOW] for a, b in spans])
+    return max(q.coverage(set(w)) for w in windows)
 
 
 def question_features(probabilities: np.ndarray, rows: np.ndarray, unknown_names: bool,

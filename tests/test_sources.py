@@ -727,3 +727,18 @@ def test_temporary_files_of_a_killed_import_are_removed(settings: Settings, seed
     os.utime(fresh, (hour_ago, hour_ago))
     Assistant(settings.replace(model=FAKE_MODEL), HashEncoder()).update()
     assert not fresh.exists()
+
+
+def test_the_cli_refuses_a_loopback_url_in_one_line_unless_allowed(settings: Settings, server: str) -> None:
+    from click.testing import CliRunner
+
+    from assistant.cli import cli
+
+    runner = CliRunner()
+    base = ["--root", str(settings.root), "add", "--no-index"]
+    refused = runner.invoke(cli, [*base, f"{server}/article.html"])
+    assert refused.exit_code == 1 and "--allow-private" in refused.output
+    assert len(refused.output.strip().splitlines()) == 1 and archive_paths(settings) == []
+    allowed = runner.invoke(cli, [*base, "--allow-private", f"{server}/article.html"])
+    assert allowed.exit_code == 0, allowed.output
+    assert len(archive_paths(settings)) == 1

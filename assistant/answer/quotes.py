@@ -15,14 +15,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import Settings
-from ..errors import QuestionError
+from ..config import MODES, Settings
+from ..errors import ConfigError, QuestionError
 from ..index import lexical
 from ..types import Answer, Citation, Hit, Location, Passage, RankedPassage
 from .features import Candidate, Question, question_features, quotable, sentence_features
 from .group import SHINGLE, group, same_quote, shingles, words
 from .model import Models
-from .retrieve import Filters, Retriever
+from .retrieve import Filters, Retriever, Scores
 
 MAX_QUESTION_CHARS = 2000
 MAX_QUOTES = 3
@@ -68,22 +68,25 @@ def gather(question: str, settings: Settings, retriever: Retriever, *, k: int = 
     question = check_question(question)
     if k < 1:
         raise QuestionError("k must be at least 1")
-    vector = retriever.encode(question)
-    hits = retriever.search(question, k=max(4 * k, 4 * QUOTE_GROUPS), mode=mode, filters=filters, vector=vector)
+    if mode not in MODES:
+        raise ConfigError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    # The passages are scored once; the answer's ranking and the dense and BM25 top 5 all rank those scores.
+    scores = retriever.score(question, filters)
+    hits = retriever.rank(scores, max(4 * k, 4 * QUOTE_GROUPS), mode)
     groups = group(hits, lambda h: h.passage.text, settings.group_threshold)
     ranked = tuple(RankedPassage(i + 1, g[0], _locations(g[0], g[1:])) for i, g in enumerate(groups[:k]))
     found = [(rank, hit) for rank, members in enumerate(groups[:QUOTE_GROUPS]) for hit in members]
     if mode != "bm25":
-        near = {int(retriever.sentence_owner[r]) for r in retriever.sentences(vector, NEAREST_SENTENCES, filters)}
-        found += [(min(len(groups), QUOTE_GROUPS), retriever.hit(row, vector)) for row in sorted(near)]
+        near = {int(retriever.sentence_owner[r]) for r in retriever.sentences(scores, NEAREST_SENTENCES)}
+        found += [(min(len(groups), QUOTE_GROUPS), retriever.hit(row, scores)) for row in sorted(near)]
     candidates = _candidates(found, retriever, set(exclude))
     judged_by = question if focus is None else check_question(focus)
-    target = vector if focus is None else retriever.encode(judged_by)
+    target = scores.vector if focus is None else retriever.encode(judged_by)
     cosines = (retriever.sentence_vectors[[c.row for c in candidates]] @ target if candidates
                else np.zeros(0, dtype=np.float32))
     rows = sentence_features(Question(judged_by, retriever.lexical), candidates, cosines)
     return Evidence(question, ranked, tuple(candidates), rows, tuple(unknown_names(question, retriever.lexical)),
-                    _agreement(question, retriever, vector, filters))
+                    _agreement(retriever, scores))
 
 
 def decide(evidence: Evidence, models: Models, settings: Settings, retriever: Retriever) -> Answer:
@@ -135,9 +138,9 @@ def _candidates(found: list[tuple[int, Hit]], retriever: Retriever, exclude: set
     return out
 
 
-def _agreement(question: str, retriever: Retriever, vector: np.ndarray, filters: Filters | None) -> float:
-    dense = {h.passage.id for h in retriever.search(question, AGREEMENT_DEPTH, "dense", filters, vector)}
-    bm25 = {h.passage.id for h in retriever.search(question, AGREEMENT_DEPTH, "bm25", filters, vector)}
+def _agreement(retriever: Retriever, scores: Scores) -> float:
+    dense = {h.passage.id for h in retriever.rank(scores, AGREEMENT_DEPTH, "dense")}
+    bm25 = {h.passage.id for h in retriever.rank(scores, AGREEMENT_DEPTH, "bm25")}
     return len(dense & bm25) / AGREEMENT_DEPTH
 
 

@@ -13,7 +13,7 @@ from ..index import lexical, store
 from ..index.embed import Encoder, Encoders
 from ..types import Hit, Passage, SourceInfo
 
-__all__ = ["MODES", "Filters", "Retriever", "rrf"]
+__all__ = ["MODES", "Filters", "Retriever", "Scores", "rrf"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +64,13 @@ class Retriever:
         vector: np.ndarray = np.asarray(self.encoder.encode([question])[0], dtype=np.float32)
         return vector
 
+    def score(self, question: str, filters: Filters | None = None, vector: np.ndarray | None = None) -> Scores:
+        """Every passage's cosine to ``question`` and (when first asked for) its BM25 score, for ranking
+        as often as needed without scoring again."""
+        query = self.encode(question) if vector is None else vector
+        similarity = self.matrix @ query if len(self.passages) else np.zeros(0, dtype=np.float32)
+        return Scores(question, query, similarity, self.allowed(filters or Filters()), self.lexical)
+
     def search(self, question: str, k: int = 20, mode: str = "hybrid", filters: Filters | None = None,
                vector: np.ndarray | None = None) -> list[Hit]:
         """The ``k`` best passages for ``question``.
@@ -80,16 +87,17 @@ class Retriever:
         """
         if mode not in MODES:
             raise ConfigError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-        allowed = self.allowed(filters or Filters())
-        query = self.encode(question) if vector is None else vector
-        similarity = self.matrix @ query if len(self.passages) else np.zeros(0, dtype=np.float32)
+        return self.rank(self.score(question, filters, vector), k, mode)
+
+    def rank(self, scores: Scores, k: int, mode: str = "hybrid") -> list[Hit]:
+        """The ``k`` best passages under ``scores`` by ``mode`` (see ``search``)."""
+        allowed, similarity = scores.allowed, scores.similarity
         if mode == "dense":
             score = similarity.astype(np.float64)
         elif mode == "bm25":
-            score = self.lexical.scores(question).astype(np.float64)
+            score = scores.bm25.astype(np.float64)
         else:
-            score = rrf(similarity, self.lexical.scores(question), allowed, self.settings.rrf_k,
-                        self.settings.bm25_weight)
+            score = rrf(similarity, scores.bm25, allowed, self.settings.rrf_k, self.settings.bm25_weight)
         if allowed is not self._everything:
             score = np.where(allowed, score, -np.inf)
         order = _top(score, min(k, int(allowed.sum())))
@@ -103,12 +111,12 @@ class Retriever:
         return [Hit(self.passages[i], self.sources[self.passages[i].source_id], float(score[i]), 0.0)
                 for i in order if score[i] > 0]
 
-    def sentences(self, vector: np.ndarray, n: int, filters: Filters | None = None) -> np.ndarray:
-        """Rows of the ``n`` sentences nearest ``vector`` (in allowed sources), best first."""
+    def sentences(self, scores: Scores, n: int) -> np.ndarray:
+        """Rows of the ``n`` sentences nearest the question of ``scores`` (in its allowed sources), best first."""
         if not len(self.sentence_vectors):
             return np.zeros(0, dtype=np.int64)
-        score = (self.sentence_vectors @ vector).astype(np.float64)
-        allowed = self.allowed(filters or Filters())
+        score = (self.sentence_vectors @ scores.vector).astype(np.float64)
+        allowed = scores.allowed
         if allowed is not self._everything:
             score = np.where(allowed[self.sentence_owner], score, -np.inf)
         rows = _top(score, min(n, len(score)))
@@ -120,10 +128,9 @@ class Retriever:
         i = self.row_of[passage.id]
         return range(int(self.first_sentence[i]), int(self.first_sentence[i + 1]))
 
-    def hit(self, row: int, vector: np.ndarray) -> Hit:
-        """Passage ``row`` as a hit scored by its cosine to ``vector``."""
-        p = self.passages[row]
-        similarity = float(self.matrix[row] @ vector)
+    def hit(self, row: int, scores: Scores) -> Hit:
+        """Passage ``row`` as a hit scored by its cosine to the question of ``scores``."""
+        p, similarity = self.passages[row], float(scores.similarity[row])
         return Hit(p, self.sources[p.source_id], similarity, similarity)
 
     def allowed(self, filters: Filters) -> np.ndarray:
@@ -135,6 +142,22 @@ class Retriever:
         if unknown:
             raise AssistantError(f"no such source: {', '.join(sorted(unknown))}; see `assistant sources`")
         return np.isin(self._source_of, ok) if len(self._source_of) else np.zeros(0, dtype=bool)
+
+
+class Scores:
+    """One question's scores over every passage: cosine now, BM25 computed once when first needed."""
+
+    def __init__(self, question: str, vector: np.ndarray, similarity: np.ndarray, allowed: np.ndarray,
+                 lex: lexical.Lexical) -> None:
+        self.question, self.vector, self.similarity, self.allowed = question, vector, similarity, allowed
+        self._lexical = lex
+        self._bm25: np.ndarray | None = None
+
+    @property
+    def bm25(self) -> np.ndarray:
+        if self._bm25 is None:
+            self._bm25 = self._lexical.scores(self.question)
+        return self._bm25
 
 
 def rrf(dense: np.ndarray, bm25: np.ndarray, allowed: np.ndarray, c: int, bm25_weight: float) -> np.ndarray:

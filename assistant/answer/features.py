@@ -103,19 +103,17 @@ def question_type(question: str) -> str:
 
 def holds(kind: str, sentence: str, question_words: set[str]) -> bool:
     """Whether ``sentence`` holds an answer of type ``kind`` that the question does not already state."""
+    return bool(typed_items(kind, sentence, question_words)) or _holds_unplaced(kind, sentence, question_words)
+
+
+def _holds_unplaced(kind: str, sentence: str, question_words: set[str]) -> bool:
+    """The answers of a type that ``typed_items`` does not place: number words, places, reporting verbs."""
     if kind == "amount":
-        figures = [f.strip() for f in _FIGURE.findall(sentence)]
-        return any(not _YEARISH.match(f) and f.lower() not in question_words for f in figures) or bool(
-            _NUMBER_WORD.search(sentence))
-    if kind == "when":
-        return bool(_DATE.search(sentence))
-    if kind == "who":
-        return any(all(w.lower() not in question_words for w in name.split()) for name in _PERSON.findall(sentence))
+        return bool(_NUMBER_WORD.search(sentence))
     if kind == "where":
         return any(w.lower() not in question_words for w in _CAPITALISED.findall(sentence))
     if kind == "say":
-        return bool(_QUOTED.search(sentence)) or bool(re.search(r"\b(said|says|told|added|warned|described)\b",
-                                                                sentence))
+        return bool(re.search(r"\b(said|says|told|added|warned|described)\b", sentence))
     return False
 
 
@@ -187,22 +185,22 @@ def sentence_features(q: Question, candidates: Sequence[Candidate], cosines: np.
         terms = set(own[i])
         context = terms.union(*(set(t) for t in around[at:at + len(c.neighbours)]))
         at += len(c.neighbours)
-        typed = q.kind != "other" and holds(q.kind, c.text, q.words)
+        items = typed_items(q.kind, c.text, q.words)
+        typed = q.kind != "other" and (bool(items) or _holds_unplaced(q.kind, c.text, q.words))
         out[i] = (
             cosines[i], 0.0, c.hit.similarity, 1.0 / (1 + c.group_rank), q.coverage(terms), q.coverage(context),
             float(typed), float(q.kind != "other" and not typed),
             float(q.about_saying and bool(_QUOTED.search(c.text))),
             len(terms - q.terms) / max(len(terms), 1), math.log(len(c.text) + 1), 1.0 / (1 + cosine_rank[i]),
             q.missing(context), float(q.negated != bool(_NEGATION.search(c.text))),
-            _typed_coverage(q, c.text),
+            _typed_coverage(q, c.text, items),
         )
     out[:, 1] = out[:, 0] - out[:, 0].max()
     return out
 
 
-def _typed_coverage(q: Question, sentence: str) -> float:
-    """The most of the question's weighted terms found around any one item of the type it asks for."""
-    spans = typed_items(q.kind, sentence, q.words)
+def _typed_coverage(q: Question, sentence: str, spans: list[tuple[int, int]]) -> float:
+    """The most of the question's weighted terms found around any one item (``spans``) of the type it asks for."""
     if not spans:
         return 0.0
     windows = q.lex.terms_of([sentence[max(a - WINDOW, 0) : b + WINDOW] for a, b in spans])

@@ -14,7 +14,7 @@ import re
 import tempfile
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -75,12 +75,14 @@ def holds_answer(text: str, answers: Sequence[str]) -> bool:
     return any(normalise(a) in norm for a in answers if a.strip())
 
 
-def judge(q: QAQuestion, answer: Answer) -> dict[str, Any]:
-    """Per-question facts about one answer."""
-    quotes = [c.quote for c in answer.citations]
+def judge(q: QAQuestion, answer: Answer, quotes: list[str] | None = None) -> dict[str, Any]:
+    """Per-question facts about one answer; ``quotes``, when given, stand in for its citations and are
+    never withheld (the naive quoters)."""
+    abstained = answer.abstained if quotes is None else False
+    quotes = [c.quote for c in answer.citations] if quotes is None else quotes
     return {"id": q.id, "split": q.split, "kind": q.kind, "style": q.style, "answerable": q.answerable,
-            "abstained": answer.abstained, "confidence": round(answer.confidence, 4),
-            "correct": q.answerable and not answer.abstained and holds_answer(" \n ".join(quotes), q.answers),
+            "abstained": abstained, "confidence": round(answer.confidence, 4),
+            "correct": q.answerable and not abstained and holds_answer(" \n ".join(quotes), q.answers),
             "first_correct": q.answerable and bool(quotes) and holds_answer(quotes[0], q.answers),
             "passage_hit@5": q.answerable and any(holds_answer(r.hit.passage.text, q.answers)
                                                   for r in answer.passages[:5]),
@@ -168,12 +170,7 @@ def evaluate(assistant: Assistant, questions: list[QAQuestion], name: str, *, k:
         answer = assistant.decide(evidence)
         judged.append(judge(q, answer))
         for b, quotes in baseline_quotes(evidence).items():
-            fake = replace(answer, abstained=False, citations=(), text="\n".join(quotes))
-            j = judge(q, fake)
-            j.update(correct=q.answerable and holds_answer(" \n ".join(quotes), q.answers),
-                     first_correct=q.answerable and bool(quotes) and holds_answer(quotes[0], q.answers),
-                     chars=sum(len(x) for x in quotes), quotes=len(quotes))
-            naive[b].append(j)
+            naive[b].append(judge(q, answer, quotes))
     manifest = assistant.manifest()
     return QARun(name, len(manifest.sources) if manifest else 0, manifest.passages if manifest else 0,
                  breakdown(judged),

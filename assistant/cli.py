@@ -127,16 +127,30 @@ def ask(assistant: Assistant, question: str, k: int, mode: str, as_json: bool, s
 
 
 @cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 exposes the app).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; beyond this machine (e.g. 0.0.0.0) needs editors or --read-only.")
 @click.option("--port", default=7860, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--concurrency", default=2, show_default=True, type=click.IntRange(1, 64),
               help="Questions answered at the same time; more wait in the queue.")
+@click.option("--editors", "editors_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="File of editors, one name:password a line (or set ASSISTANT_EDITORS / ASSISTANT_EDITORS_FILE).")
+@click.option("--read-only", is_flag=True, help="No adding or removing from the web, whoever signs in.")
 @click.pass_obj
-def serve(assistant: Assistant, host: str, port: int, concurrency: int) -> None:
-    """Start the web chat (indexes new articles first; Ctrl-C stops it)."""
+def serve(assistant: Assistant, host: str, port: int, concurrency: int, editors_file: Path | None,
+          read_only: bool) -> None:
+    """Start the web chat (indexes new articles first; Ctrl-C stops it). Anyone can read and ask; editors
+    sign in to add, remove and restore articles."""
+    import os
+
+    from .errors import ConfigError
+    from .web.auth import Access, Sessions, is_loopback, load_editors
     from .web.ui import serve as run
 
-    run(assistant, host=host, port=port, concurrency=concurrency)
+    editors = load_editors(os.environ, editors_file)
+    if not is_loopback(host) and editors is None and not read_only:
+        raise ConfigError(f"--host {host} lets other machines in, and no editors are given: set ASSISTANT_EDITORS "
+                          "or pass --editors FILE, or pass --read-only")
+    run(assistant, Access(editors, Sessions(), read_only), host=host, port=port, concurrency=concurrency)
 
 
 @cli.command()
@@ -145,8 +159,44 @@ def serve(assistant: Assistant, host: str, port: int, concurrency: int) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_obj
 def remove(assistant: Assistant, ids: tuple[str, ...], no_index: bool, as_json: bool) -> None:
-    """Take articles out of the archive by id (the files are kept in sources/.removed/)."""
-    _emit(assistant.remove(ids, index=not no_index, progress=_progress(as_json)), as_json)
+    """Take articles out of the archive by id (kept in sources/.removed/ and logged; `assistant restore` undoes)."""
+    _emit(assistant.remove(ids, index=not no_index, progress=_progress(as_json), by=_user()), as_json)
+
+
+@cli.command()
+@click.argument("which", required=False)
+@click.option("--no-index", is_flag=True, help="Only put the file back; leave the index for `assistant index`.")
+@click.pass_obj
+def restore(assistant: Assistant, which: str | None, no_index: bool) -> None:
+    """Put a removed article back (WHICH: its id or its file in sources/.removed/); without WHICH, list them."""
+    from .sources import removals
+    from .sources import restore as put_back
+
+    if which is None:
+        for r in removals(assistant.settings):
+            click.echo(f"{r.kept}\t{r.title}\tremoved {r.at} by {r.by or 'unknown'}")
+        return
+    path = put_back(which, assistant.settings, by=_user())
+    click.echo(f"Restored {assistant.settings.relative(path)}")
+    if not no_index:
+        _emit(assistant.update(progress=_progress(False)), False)
+
+
+@cli.command(name="hash-password")
+def hash_password() -> None:
+    """Read a password (not echoed) and print its scrypt form for an editors file line name:<printed>."""
+    from .web.auth import hash_password as scrypt
+
+    click.echo(scrypt(click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)))
+
+
+def _user() -> str:
+    import getpass
+
+    try:
+        return f"{getpass.getuser()} (command line)"
+    except (KeyError, OSError):
+        return "command line"
 
 
 @cli.command(name="eval")

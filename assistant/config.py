@@ -41,6 +41,12 @@ class Settings:
         fetch_deadline: Seconds ``assistant add URL`` may take to download one page, redirects
             included, however slowly the server sends. Default 30.
         lock_timeout: Seconds to wait for another indexer before giving up.
+        removed_keep: Removed articles kept in ``sources/.removed/`` to be restored; the oldest
+            go first. Default 100.
+        removed_max_bytes: Bytes those copies may take together (the newest is always kept).
+            Default 50 MB.
+        upload_max_bytes: Bytes that uploads not yet added to the archive may take in the web
+            chat's upload folder; an editor's upload past it is refused. Default 25 MB.
         rrf_k: The constant c of reciprocal rank fusion, 1 / (c + rank).
         bm25_weight: Weight of the BM25 ranking in the fusion (the dense ranking weighs 1).
         group_threshold: Shingle containment at which two sentences count as the same quote.
@@ -59,6 +65,9 @@ class Settings:
     max_file_bytes: int = 5_000_000
     fetch_deadline: float = 30.0
     lock_timeout: float = 10.0
+    removed_keep: int = 100
+    removed_max_bytes: int = 50_000_000
+    upload_max_bytes: int = 25_000_000
     rrf_k: int = 10
     bm25_weight: float = 1.5
     group_threshold: float = 0.6

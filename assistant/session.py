@@ -159,8 +159,9 @@ class Assistant:
             report = self.update(progress=progress)
         return Added(tuple(done), report)
 
-    def remove(self, ids: Sequence[str], *, index: bool = True, progress: bool = False) -> Removed:
-        """Take articles out of the archive (kept in ``sources/.removed/``), then update the index.
+    def remove(self, ids: Sequence[str], *, index: bool = True, progress: bool = False, by: str = "") -> Removed:
+        """Take articles out of the archive (kept in ``sources/.removed/``, logged as removed ``by``), then
+        update the index.
 
         Raises:
             SourceError: an id is not in the archive; checked for all before any file is moved.
@@ -172,7 +173,7 @@ class Assistant:
             if sid not in archived:
                 raise SourceError(f"no article {sid!r} in {self.settings.relative(self.settings.sources_dir)}/; "
                                   "`assistant sources` lists them")
-        moved = {sid: self.settings.relative(sources.remove(sid, self.settings)) for sid in ids}
+        moved = {sid: self.settings.relative(sources.remove(sid, self.settings, by=by)) for sid in ids}
         return Removed(moved, self.update(progress=progress) if index else None)
 
     def status(self) -> Status:

@@ -20,6 +20,7 @@ from assistant.session import Assistant
 from assistant.sources import archive_paths
 from assistant.web.app import App, example_questions, user_questions
 
+ED = "ed"  # a signed-in editor's name, as the web layer would pass it
 HOSTILE = ("The Wexmoor council said its foster scheme <script>window.__xss = 1</script> placed 37 children "
            'in 2020 <img src=x onerror="window.__xss = 2"> across the county.')
 
@@ -94,7 +95,7 @@ def test_a_question_over_several_lines_is_shown_on_one() -> None:
 
 def test_a_pasted_title_over_the_limit_is_refused(app: App) -> None:
     before = snapshot(app.settings)
-    status = unescape(app.add_pasted("B" * 7000, "The council said it would publish a plan.", "", ""))
+    status = unescape(app.add_pasted("B" * 7000, "The council said it would publish a plan.", "", "", editor=ED))
     assert "the title is 7,000 characters; the limit is 300" in status and 'class="error"' in status
     assert snapshot(app.settings) == before
 
@@ -147,7 +148,7 @@ def test_an_empty_question_changes_nothing(app: App) -> None:
 def test_upload_names_cannot_leave_the_archive(app: App, tmp_path: Path) -> None:
     upload = tmp_path / "upload.txt"
     upload.write_text("Upload title\n\nThe Ashbourne pilot trained 12 family help workers in 2021.\n")
-    status = app.add_upload(str(upload), "", "", "")
+    status = app.add_upload(str(upload), "", "", "", editor=ED)
     assert "Added sources/upload-title.md" in status
     from assistant.web.app import articles
 
@@ -173,17 +174,17 @@ def test_bad_uploads_get_a_message_and_change_nothing(app: App, tmp_path: Path) 
     seed = archive_paths(app.settings)[0]
     for path, message in [(big, "the limit is"), (image, "only .txt"), (binary, "binary"),
                           (seed, "duplicates")]:
-        status = app.add_upload(str(path), "", "", "")
+        status = app.add_upload(str(path), "", "", "", editor=ED)
         assert 'class="error"' in status and message in status, status
-    assert 'class="error"' in app.add_upload(None, "", "", "")
-    assert "give the pasted article a title" in app.add_pasted("", "text", "", "")
-    assert "paste the article" in app.add_pasted("Title", "  ", "", "")
-    assert "not a date" in app.add_pasted("Title", "Some text here.", "", "yesterday")
+    assert 'class="error"' in app.add_upload(None, "", "", "", editor=ED)
+    assert "give the pasted article a title" in app.add_pasted("", "text", "", "", editor=ED)
+    assert "paste the article" in app.add_pasted("Title", "  ", "", "", editor=ED)
+    assert "not a date" in app.add_pasted("Title", "Some text here.", "", "yesterday", editor=ED)
     assert snapshot(app.settings) == before
 
 
 def test_a_pasted_article_is_cited_by_the_next_question(app: App) -> None:
-    status = app.add_pasted("Wexmoor fostering", HOSTILE, "Wexmoor Gazette", "2022-03-01")
+    status = app.add_pasted("Wexmoor fostering", HOSTILE, "Wexmoor Gazette", "2022-03-01", editor=ED)
     assert "Added sources/wexmoor-fostering.md" in status and "passages indexed" in status
     row = next(r for r in app.rows() if r.id == "wexmoor-fostering")
     assert (row.publisher, row.published, row.passages) == ("Wexmoor Gazette", "2022-03-01", 1)
@@ -193,13 +194,80 @@ def test_a_pasted_article_is_cited_by_the_next_question(app: App) -> None:
 
 def test_remove_takes_an_article_out_and_keeps_its_file(app: App) -> None:
     sid = archive_paths(app.settings)[0].stem
-    status = app.remove(sid)
+    status = app.remove(sid, editor=ED)
     assert f"Removed {sid}" in status and f"sources/.removed/{sid}.md" in status
     assert sid not in {p.stem for p in archive_paths(app.settings)}
     assert (app.settings.sources_dir / ".removed" / f"{sid}.md").is_file()
     assert sid not in {r.id for r in app.rows()}
-    assert "no article 'nope' in sources/" in unescape(app.remove("nope"))
-    assert "Choose an article" in app.remove(None)
+    assert "no article 'nope' in sources/" in unescape(app.remove("nope", editor=ED))
+    assert "Choose an article" in app.remove(None, editor=ED)
+
+
+def test_without_an_editor_nothing_is_added_removed_or_restored(app: App, tmp_path: Path) -> None:
+    sid = archive_paths(app.settings)[0].stem
+    app.remove(sid, editor=ED)
+    kept = app.removed_choices()[0][1]
+    upload = tmp_path / "upload.txt"
+    upload.write_text("Upload title\n\nThe Ashbourne pilot trained 12 family help workers in 2021.\n")
+    before, passages = snapshot(app.settings), [r.passages for r in app.rows()]
+    for editor in (None, ""):
+        for status in (app.add_upload(str(upload), "", "", "", editor=editor),
+                       app.add_pasted("Title", "The council said so.", "", "", editor=editor),
+                       app.remove(archive_paths(app.settings)[1].stem, editor=editor),
+                       app.restore(kept, editor=editor)):
+            assert "Sign in as an editor" in status and 'class="error"' in status
+    assert snapshot(app.settings) == before and [r.passages for r in app.rows()] == passages
+
+
+def test_a_removal_is_logged_and_undone(app: App) -> None:
+    sid = archive_paths(app.settings)[0].stem
+    title = next(r.title for r in app.rows() if r.id == sid)
+    original = (app.settings.sources_dir / f"{sid}.md").read_bytes()
+    assert "can be restored" in app.remove(sid, editor="alice")
+    (label, kept), = app.removed_choices()
+    assert title in label and "by alice" in label and kept == f"{sid}.md"
+    history, _, _ = ask(app, "How many referrals were there in 2019-20?")
+    assert f"sources/{sid}.md" not in history[-1]["content"]
+    status = app.restore(kept, editor="bob")
+    assert f"Restored sources/{sid}.md" in status and app.removed_choices() == []
+    assert (app.settings.sources_dir / f"{sid}.md").read_bytes() == original
+    assert next(r.passages for r in app.rows() if r.id == sid)  # indexed again
+    log = [json.loads(line) for line in (app.settings.sources_dir / ".removed" / "log.jsonl").read_text().splitlines()]
+    assert [(e["action"], e["id"], e["by"]) for e in log] == [("remove", sid, "alice"), ("restore", sid, "bob")]
+    assert log[0]["title"] == title and log[0]["path"] == f"sources/{sid}.md" and log[0]["at"].endswith("+00:00")
+    assert "nothing removed under" in app.restore(kept, editor="bob")
+
+
+def test_restoring_what_was_added_again_is_refused(app: App) -> None:
+    path = archive_paths(app.settings)[0]
+    text = path.read_text()
+    app.remove(path.stem, editor=ED)
+    path.write_text(text)  # the same article, back by other means
+    app.refresh()
+    before = snapshot(app.settings)
+    status = unescape(app.restore(app.removed_choices()[0][1], editor=ED))
+    assert f"is in the archive again as sources/{path.name}; not restored" in status
+    assert snapshot(app.settings) == before
+
+
+def test_removed_copies_are_bounded(archive: Settings, encoder: HashEncoder) -> None:
+    from assistant.sources import removals
+
+    settings = archive.replace(removed_keep=2)
+    app = App(Assistant(settings, encoder))
+    ids = [p.stem for p in archive_paths(settings)]
+    for sid in ids:
+        app.remove(sid, editor=ED)
+    kept = sorted(p.name for p in (settings.sources_dir / ".removed").glob("*.md"))
+    assert kept == sorted(f"{sid}.md" for sid in ids[-2:])
+    assert [r.source_id for r in removals(settings)] == ids[:-3:-1]  # newest first
+    log = (settings.sources_dir / ".removed" / "log.jsonl").read_text().splitlines()
+    assert [json.loads(line)["action"] for line in log].count("expire") == 3
+    small = archive.replace(removed_max_bytes=1)
+    app = App(Assistant(small, encoder))
+    app.restore(ids[-1], editor=ED)
+    app.remove(ids[-1], editor=ED)
+    assert len(list((small.sources_dir / ".removed").glob("*.md"))) == 1  # over the bytes: only the newest
 
 
 def test_articles_dropped_into_sources_are_indexed_before_the_next_answer(app: App) -> None:
@@ -212,7 +280,7 @@ def test_articles_dropped_into_sources_are_indexed_before_the_next_answer(app: A
 
 
 def test_table_and_choices(app: App) -> None:
-    app.add_pasted("Wexmoor fostering", HOSTILE, "Wexmoor Gazette", "")
+    app.add_pasted("Wexmoor fostering", HOSTILE, "Wexmoor Gazette", "", editor=ED)
     table = app.table()
     assert len(table) == 6 and all(isinstance(row[3], int) and row[3] > 0 for row in table)
     ids, publishers = app.choices()

@@ -8,9 +8,10 @@ from .archive import (
     body_hash,
     read_source,
     readable_sources,
-    remove,
     remove_stale_files,
     slugify,
 )
+from .removed import Removal, removals, remove, restore
 
-__all__ = ["SUPPORTED", "AddResult", "add", "archive_paths", "body_hash", "read_source", "readable_sources", "remove", "remove_stale_files", "slugify"]
+__all__ = ["SUPPORTED", "AddResult", "add", "archive_paths", "body_hash", "read_source", "readable_sources", "remove", "remove_stale_files", "slugify",
+           "Removal", "removals", "restore"]

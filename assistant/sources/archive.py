@@ -26,7 +26,6 @@ from .html import from_html, looks_like_html
 SUPPORTED = (".txt", ".md", ".html", ".htm")
 TITLE_MAX = 200  # of a title guessed from the first line; one stated by the article may be longer
 SLUG_MAX = 60
-REMOVED = ".removed"  # removed articles are kept here, outside the archive
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 _URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://")
 _APOSTROPHES = re.compile(r"['’‘ʼ`]")
@@ -264,28 +263,3 @@ def remove_stale_files(settings: Settings, now: float | None = None) -> list[Pat
         except OSError:
             continue  # gone already, or not ours to delete: the next import tries again
     return removed
-
-
-def remove(source_id: str, settings: Settings) -> Path:
-    """Move an archived article to ``sources/.removed/``, out of the archive but recoverable.
-
-    Args:
-        source_id: The article's id (its file name without ``.md``).
-        settings: Where the archive is.
-
-    Returns:
-        Where the file now lies.
-
-    Raises:
-        SourceError: no article in the archive has that id.
-    """
-    path = next((p for p in archive_paths(settings) if p.stem == source_id), None)
-    if path is None:
-        raise SourceError(f"no article {source_id!r} in {settings.relative(settings.sources_dir)}/; "
-                          "`assistant sources` lists them")
-    bin_ = settings.sources_dir / REMOVED
-    bin_.mkdir(exist_ok=True)
-    names = (f"{source_id}.md" if n == 1 else f"{source_id}-{n}.md" for n in itertools.count(1))
-    target = next(bin_ / name for name in names if not (bin_ / name).exists())
-    os.replace(path, target)
-    return target

@@ -23,6 +23,7 @@ from . import articles
 from . import html as _html
 
 EXAMPLES = 4
+REFUSED = "Sign in as an editor to add, remove or restore articles."
 # The chat renders messages as markdown. A question is stored with HTML's special characters and
 # every character markdown gives meaning to written as character references, which markdown shows as
 # plain text: "![x](http://…)" stays words, never an image or a link. html.unescape reads it back.
@@ -79,28 +80,53 @@ class App:
     def examples(self) -> list[str]:
         return example_questions(self.settings)
 
-    # -- articles -----------------------------------------------------------------------------------------------
-    def add_upload(self, path: str | None, title: str, publisher: str, published: str) -> str:
+    # -- articles (editors only: ``editor`` is the signed-in editor's name, None for anyone else) ----------------
+    def add_upload(self, path: str | None, title: str, publisher: str, published: str, *,
+                   editor: str | None) -> str:
+        if not editor:
+            return _status(REFUSED, error=True)
         if not path:
             return _status("Choose a .txt, .md or .html file first.", error=True)
         name = Path(path).name
         return self._added(lambda: articles.import_upload(path, name, self.settings, **_meta(title, publisher,
                                                                                               published)))
 
-    def add_pasted(self, title: str, text: str, publisher: str, published: str) -> str:
+    def add_pasted(self, title: str, text: str, publisher: str, published: str, *, editor: str | None) -> str:
+        if not editor:
+            return _status(REFUSED, error=True)
         meta = _meta(None, publisher, published)
         del meta["title"]
         return self._added(lambda: articles.import_pasted(title or "", text or "", self.settings, **meta))
 
-    def remove(self, source_id: str | None) -> str:
+    def remove(self, source_id: str | None, *, editor: str | None) -> str:
+        if not editor:
+            return _status(REFUSED, error=True)
         if not source_id:
             return _status("Choose an article to remove.", error=True)
         try:
-            moved = sources.remove(source_id, self.settings)
+            moved = sources.remove(source_id, self.settings, by=editor)
             self.watch.refresh()
         except AssistantError as exc:
             return _status(str(exc), error=True)
-        return _status(f"Removed {source_id}; the file is kept in {self.settings.relative(moved)}.")
+        return _status(f"Removed {source_id}; the file is kept in {self.settings.relative(moved)} and can be "
+                       "restored below.")
+
+    def restore(self, kept: str | None, *, editor: str | None) -> str:
+        if not editor:
+            return _status(REFUSED, error=True)
+        if not kept:
+            return _status("Choose a removed article to restore.", error=True)
+        try:
+            path = sources.restore(kept, self.settings, by=editor)
+            self.watch.refresh()
+        except AssistantError as exc:
+            return _status(str(exc), error=True)
+        return _status(f"Restored {self.settings.relative(path)}.")
+
+    def removed_choices(self) -> list[tuple[str, str]]:
+        """What can be restored, newest first: (what, when, who) shown, the kept file's name as the value."""
+        return [(f"{r.title} ({r.source_id}), removed {r.at.replace('T', ' ')} by {r.by or 'unknown'}", r.kept)
+                for r in sources.removals(self.settings)]
 
     def _added(self, do: Callable[[], sources.AddResult]) -> str:
         try:

@@ -1,15 +1,26 @@
-"""The Gradio layout of the web chat: components and events, wired to ``App``'s handlers, and the server."""
+"""The Gradio layout of the web chat: components and events, wired to ``App``'s handlers, and serving it."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from html import escape
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from fastapi import FastAPI
 
 from ..config import MODES
 from ..session import Assistant
 from . import html as _html
 from .app import App
+from .auth import Access
+from .server import make_app
 
 TITLE = "News archive assistant"
 REFRESH_SECONDS = 5.0
@@ -25,28 +36,39 @@ INTRO = ("Ask about the articles in the archive. Every answer is made of verbati
          "citation; when the articles do not answer, the assistant says so.")
 
 
-def build(app: App) -> gr.Blocks:
-    """The app's Blocks: a Chat tab and an Articles tab."""
-    with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
+def build(app: App, access: Access) -> gr.Blocks:
+    """The app's Blocks: a Chat tab and an Articles tab (whose editing part only editors see and can use)."""
+    # Uploads not added within an hour are deleted; an added one is deleted at once (``_discard``).
+    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(600, 3600)) as demo:
         gr.Markdown(f"## {TITLE}\n{INTRO}")
         with gr.Tabs():
             with gr.Tab("Chat", id="chat"):
-                controls = _chat_tab(app)
+                source_pick, publisher_pick = _chat_tab(app)
             with gr.Tab("Articles", id="articles"):
-                table, remove_pick, changes = _articles_tab(app)
-        source_pick, publisher_pick = controls
+                table, tools = _articles_tab(app, access)
+        outputs = [table, source_pick, publisher_pick, *tools.picks]
 
-        def refreshed() -> tuple[Any, ...]:
+        def refreshed(request: gr.Request) -> tuple[Any, ...]:
             ids, pubs = app.choices()
-            return (app.table(), gr.update(choices=ids), gr.update(choices=pubs),
-                    gr.update(choices=ids, value=None))
+            shown = (app.table(), gr.update(choices=ids), gr.update(choices=pubs))
+            if not tools.picks:
+                return shown
+            if access.editor(request) is None:  # what was removed, and by whom, is for editors' eyes
+                return (*shown, gr.skip(), gr.skip())
+            return (*shown, gr.update(choices=ids, value=None), gr.update(choices=app.removed_choices(), value=None))
 
-        outputs = [table, source_pick, publisher_pick, remove_pick]
+        def ticked(request: gr.Request) -> tuple[Any, ...]:
+            return refreshed(request) if app.refresh() else (gr.skip(),) * len(outputs)
+
+        def signed_in(request: gr.Request) -> tuple[str, Any]:
+            return _signed_in(access, request)
+
         demo.load(refreshed, None, outputs, api_visibility="private")
+        if tools.panel is not None:
+            demo.load(signed_in, None, [tools.signin, tools.panel], api_visibility="private")
         timer = gr.Timer(REFRESH_SECONDS)
-        timer.tick(lambda: refreshed() if app.refresh() else (gr.skip(),) * 4, None, outputs,
-                   api_visibility="private", show_progress="hidden")
-        for event in changes:
+        timer.tick(ticked, None, outputs, api_visibility="private", show_progress="hidden")
+        for event in tools.changes:
             event.then(refreshed, None, outputs, api_visibility="private", show_progress="hidden")
     return demo  # type: ignore[no-any-return]
 
@@ -92,9 +114,33 @@ def _example(app: App) -> Any:
     return on_select
 
 
-def _articles_tab(app: App) -> tuple[gr.Dataframe, gr.Dropdown, list[Any]]:
+@dataclass
+class _Tools:
+    """The Articles tab's editing part: absent (None, empty) on a read-only server."""
+
+    signin: gr.HTML | None = None
+    panel: gr.Column | None = None
+    picks: list[gr.Dropdown] = field(default_factory=list)  # remove, restore
+    changes: list[Any] = field(default_factory=list)  # events that change the archive
+
+
+def _articles_tab(app: App, access: Access) -> tuple[gr.Dataframe, _Tools]:
+    tools = _Tools()
+    if access.editing:
+        tools.signin = gr.HTML(_signed_out_note(), elem_id="signin")
+    else:
+        gr.Markdown("This server is read-only: articles are added and removed with `assistant add` and "
+                    "`assistant remove` where it runs.", elem_id="read-only")
     table = gr.Dataframe(headers=["Title", "Publisher", "Published", "Passages", "Id"], interactive=False,
                          wrap=True, column_widths=["44%", "14%", "11%", "8%", "23%"], elem_id="articles-table")
+    if access.editing:
+        with gr.Column(visible=False, elem_id="editor-tools") as panel:
+            tools.panel = panel
+            tools.picks, tools.changes = _editor_tools(app, access)
+    return table, tools
+
+
+def _editor_tools(app: App, access: Access) -> tuple[list[gr.Dropdown], list[Any]]:
     status = gr.HTML("", elem_id="articles-status")
     with gr.Row(equal_height=False):
         with gr.Column():
@@ -114,29 +160,103 @@ def _articles_tab(app: App) -> tuple[gr.Dataframe, gr.Dropdown, list[Any]]:
     with gr.Row():
         remove_pick = gr.Dropdown([], label="Remove an article", elem_id="remove-pick")
         remove_button = gr.Button("Remove", variant="stop", elem_id="remove")
-    def add_upload(path: str | None, title: str, publisher: str, published: str,
-                   progress: gr.Progress = gr.Progress(track_tqdm=True)) -> str:
-        return app.add_upload(path, title, publisher, published)
+    with gr.Row():
+        restore_pick = gr.Dropdown([], label="Undo a removal (the last copies kept in sources/.removed/)",
+                                   elem_id="restore-pick")
+        restore_button = gr.Button("Restore", elem_id="restore")
 
-    def add_pasted(title: str, text: str, publisher: str, published: str,
+    # Every handler names the editor from the request's signed cookie; App refuses when there is none.
+    def add_upload(path: str | None, title: str, publisher: str, published: str, request: gr.Request,
+                   progress: gr.Progress = gr.Progress(track_tqdm=True)) -> tuple[str, None]:
+        editor = access.editor(request)
+        try:
+            return app.add_upload(path, title, publisher, published, editor=editor), None
+        finally:
+            if editor is not None:
+                _discard(path)
+
+    def add_pasted(title: str, text: str, publisher: str, published: str, request: gr.Request,
                    progress: gr.Progress = gr.Progress(track_tqdm=True)) -> str:
-        return app.add_pasted(title, text, publisher, published)
+        return app.add_pasted(title, text, publisher, published, editor=access.editor(request))
+
+    def remove(source_id: str | None, request: gr.Request) -> str:
+        return app.remove(source_id, editor=access.editor(request))
+
+    def restore(kept: str | None, request: gr.Request) -> str:
+        return app.restore(kept, editor=access.editor(request))
 
     changes = [
-        up_button.click(add_upload, [upload, up_title, up_publisher, up_date], status, api_name="add_upload"),
+        up_button.click(add_upload, [upload, up_title, up_publisher, up_date], [status, upload],
+                        api_name="add_upload"),
         paste_button.click(add_pasted, [paste_title, paste_text, paste_publisher, paste_date], status,
                            api_name="add_pasted"),
-        remove_button.click(app.remove, remove_pick, status, api_name="remove"),
+        remove_button.click(remove, remove_pick, status, api_name="remove"),
+        restore_button.click(restore, restore_pick, status, api_name="restore"),
     ]
-    return table, remove_pick, changes
+    return [remove_pick, restore_pick], changes
 
 
-def serve(assistant: Assistant, host: str = "127.0.0.1", port: int = 7860, concurrency: int = 2) -> None:
-    """Index what is new, load the model and index once, and serve the app until interrupted."""
+def _signed_out_note() -> str:
+    return ('<p class="signin">Reading and asking are open to everyone. <a href="login" id="sign-in-link">Sign in '
+            "as an editor</a> to add, remove or restore articles.</p>")
+
+
+def _signed_in(access: Access, request: gr.Request) -> tuple[str, Any]:
+    editor = access.editor(request)
+    if editor is None:
+        return _signed_out_note(), gr.update(visible=False)
+    return (f'<form class="signin" method="post" action="logout">Signed in as <b id="editor-name">{escape(editor)}'
+            '</b> (editor). <button type="submit" id="sign-out">Sign out</button></form>', gr.update(visible=True))
+
+
+def _discard(path: str | None) -> None:
+    """Delete an upload from Gradio's folder once it is handled, so it is not left downloadable there."""
+    if not path:
+        return
+    folder = Path(gr.utils.get_upload_folder()).resolve()
+    file = Path(path).resolve()
+    if file.is_relative_to(folder) and file != folder:
+        file.unlink(missing_ok=True)
+        if file.parent != folder:
+            with contextlib.suppress(OSError):  # not empty: another upload of the same bytes is pending
+                file.parent.rmdir()
+
+
+def web_app(app: App, access: Access, concurrency: int = 2) -> FastAPI:
+    """The Blocks, queued, behind the sign-in routes and the gate (``server.make_app``)."""
+    demo = build(app, access)
+    demo.queue(default_concurrency_limit=concurrency)
+    settings = app.settings
+    return make_app(demo, access, settings.max_file_bytes, settings.upload_max_bytes, CSS)
+
+
+def serve(assistant: Assistant, access: Access, host: str = "127.0.0.1", port: int = 7860,
+          concurrency: int = 2) -> None:
+    """Index what is new, load the model and index once, say who can do what, and serve until interrupted."""
+    import uvicorn
+
     app = App(assistant)
     app.watch.refresh(progress=True)
     assistant.retriever()  # load the model and index now, not on the first question
-    demo = build(app)
-    demo.queue(default_concurrency_limit=concurrency)
-    demo.launch(server_name=host, server_port=port, max_file_size=assistant.settings.max_file_bytes,
-                show_error=True, footer_links=[], css=CSS)
+    with _private_upload_folder():
+        server = web_app(app, access, concurrency)
+        shown = f"[{host}]" if ":" in host else host
+        for line in access.describe(f"http://{shown}:{port}/"):
+            print(line, flush=True)
+        uvicorn.run(server, host=host, port=port, log_level="warning")
+
+
+@contextlib.contextmanager
+def _private_upload_folder() -> Iterator[None]:
+    """Gradio keeps uploads in ``GRADIO_TEMP_DIR`` (default: one folder shared by every Gradio app of the user).
+    This server gets its own, private, deleted when it stops, unless one is set already."""
+    if os.environ.get("GRADIO_TEMP_DIR"):
+        yield
+        return
+    folder = tempfile.mkdtemp(prefix="assistant-uploads-")
+    os.environ["GRADIO_TEMP_DIR"] = folder  # Gradio reads it when the Blocks and its app are made
+    try:
+        yield
+    finally:
+        os.environ.pop("GRADIO_TEMP_DIR", None)
+        shutil.rmtree(folder, ignore_errors=True)

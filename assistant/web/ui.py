@@ -158,11 +158,12 @@ def _editor_tools(app: App, access: Access) -> tuple[list[gr.Dropdown], list[Any
             paste_date = gr.Textbox(label="Published (YYYY-MM-DD, optional)")
             paste_button = gr.Button("Add pasted article", elem_id="add-paste")
     with gr.Row():
-        remove_pick = gr.Dropdown([], label="Remove an article", elem_id="remove-pick")
+        # Any value is let through to the handler, which checks it: an editor's script need not load the page.
+        remove_pick = gr.Dropdown([], label="Remove an article", elem_id="remove-pick", allow_custom_value=True)
         remove_button = gr.Button("Remove", variant="stop", elem_id="remove")
     with gr.Row():
         restore_pick = gr.Dropdown([], label="Undo a removal (the last copies kept in sources/.removed/)",
-                                   elem_id="restore-pick")
+                                   elem_id="restore-pick", allow_custom_value=True)
         restore_button = gr.Button("Restore", elem_id="restore")
 
     # Every handler names the editor from the request's signed cookie; App refuses when there is none.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -31,6 +32,7 @@ NEW_ARTICLE = """Ashbourne trial of family help hubs
 Ashbourne County Council said its trial of family help hubs supported 1,284 families in its first year.
 The council's director of children's services, Priya Okafor, said the hubs had cut repeat referrals by a fifth.
 """
+EDITOR, PASSWORD = "alice", "browser-test-pass"
 HOSTILE = """The Wexmoor council said its fostering drive <script>window.__xss = 1</script> recruited 58 new foster
 carers in 2022 <img src=x onerror="window.__xss = 2"> across the county's three districts."""
 
@@ -49,7 +51,8 @@ def server(real_index: Settings, tmp_path_factory: pytest.TempPathFactory) -> It
     port = free_port()
     command = [str(Path(sys.executable).with_name("assistant")), "--root", str(root), "serve", "--port", str(port)]
     with open(root / "serve.log", "w") as log:
-        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "ASSISTANT_EDITORS": f"{EDITOR}:{PASSWORD}"}
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
             yield _started(proc, f"http://127.0.0.1:{port}/", root), root
         finally:
@@ -115,6 +118,19 @@ def open_articles(page: object) -> None:
     expect(page.locator("#articles-table")).to_be_visible()
 
 
+def sign_in(page: object) -> None:
+    """Sign in as the editor through the sign-in page, back on the chat."""
+    page.get_by_role("tab", name="Articles").click()
+    page.click("#sign-in-link")
+    page.fill("#name", EDITOR)
+    page.fill("#password", PASSWORD)
+    page.click("#sign-in")
+    expect(page.locator("#question textarea")).to_be_editable()
+    open_articles(page)
+    expect(page.locator("#editor-name")).to_have_text(EDITOR)
+    expect(page.locator("#editor-tools")).to_be_visible()
+
+
 def test_a_question_is_answered_with_quotes_citations_and_sources(page: object) -> None:
     ask(page, "How many referrals were there in 2019-20?")
     assert "642,980 referrals" in last_answer(page) and "[1]" in last_answer(page)
@@ -145,7 +161,7 @@ def test_an_off_topic_question_is_declined(page: object) -> None:
 def test_an_uploaded_article_is_cited_without_a_restart(page: object, tmp_path: Path) -> None:
     upload = tmp_path / "ashbourne.txt"
     upload.write_text(NEW_ARTICLE, encoding="utf-8")
-    open_articles(page)
+    sign_in(page)
     page.set_input_files("#upload input[type=file]", str(upload))
     # The name shows while the file is still uploading ("Uploading 1 file..."), and "Add" clicked then finds no
     # file; the download link appears only once the server holds it.
@@ -170,7 +186,7 @@ def test_markdown_in_a_question_shows_as_typed(page: object) -> None:
 
 
 def test_script_in_an_article_stays_inert_text(page: object) -> None:
-    open_articles(page)
+    sign_in(page)
     page.fill("#paste-title textarea, #paste-title input", "Wexmoor <img src=x onerror=\"window.__xss = 3\">")
     page.fill("#paste-text textarea", HOSTILE)
     page.click("#add-paste")
@@ -182,3 +198,48 @@ def test_script_in_an_article_stays_inert_text(page: object) -> None:
     assert page.evaluate("window.__xss") is None
     assert page.locator("img[src='x']").count() == 0
     assert page.locator("#sources script").count() == 0
+
+
+def test_a_signed_out_visitor_cannot_remove(page: object, server: tuple[str, Path]) -> None:
+    root = server[1]
+    assert "Editors (1, from ASSISTANT_EDITORS)" in (root / "serve.log").read_text()
+    before = sorted(p.name for p in (root / "sources").glob("*.md"))
+    open_articles(page)
+    expect(page.locator("#sign-in-link")).to_be_visible()
+    expect(page.locator("#editor-tools")).to_be_hidden()
+    expect(page.locator("#remove")).to_be_hidden()
+    # What a script in the visitor's page could send: the remove event, straight to the API.
+    reply = page.evaluate("""async (id) => {
+        const r = await fetch("gradio_api/call/remove", {method: "POST", headers: {"Content-Type": "application/json"},
+                                                        body: JSON.stringify({data: [id]})});
+        const {event_id} = await r.json();
+        return await (await fetch("gradio_api/call/remove/" + event_id)).text();
+    }""", before[0].removesuffix(".md"))
+    assert "Sign in as an editor" in reply
+    assert sorted(p.name for p in (root / "sources").glob("*.md")) == before
+    upload = page.evaluate("""async () => {
+        const form = new FormData();
+        form.append("files", new Blob(["some text"]), "a.txt");
+        return (await fetch("gradio_api/upload", {method: "POST", body: form})).status;
+    }""")
+    assert upload == 403
+
+
+def test_an_editor_removes_an_article_and_undoes_it(page: object, server: tuple[str, Path]) -> None:
+    root = server[1]
+    sign_in(page)
+    title = "Care Review lays out key reforms for ‘shaky’ social care system in first report"
+    expect(page.locator("#articles-table")).to_contain_text(title)
+    page.locator("#remove-pick input").click()
+    page.get_by_role("option", name=title, exact=True).click()
+    page.click("#remove")
+    status = page.locator("#articles-status")
+    expect(status).to_contain_text("can be restored", timeout=SERVER_WORK)
+    expect(page.locator("#articles-table")).not_to_contain_text(title)
+    page.locator("#restore-pick input").click()
+    page.get_by_role("option", name=re.compile(re.escape(title) + ".*by " + EDITOR)).click()
+    page.click("#restore")
+    expect(status).to_contain_text("Restored sources/", timeout=SERVER_WORK)
+    expect(page.locator("#articles-table")).to_contain_text(title)
+    log = (root / "sources" / ".removed" / "log.jsonl").read_text()
+    assert '"action": "remove"' in log and '"action": "restore"' in log and f'"by": "{EDITOR}"' in log

@@ -346,3 +346,23 @@ def test_a_question_never_waits_for_an_update_in_this_process(app: App) -> None:
         history, _, _ = ask(app, "How many referrals were there in 2019-20?")
         assert "642,980 referrals" in history[-1]["content"]
     assert app.refresh() is True
+
+
+def test_the_command_line_removes_lists_and_restores_with_the_log(archive: Settings) -> None:
+    from click.testing import CliRunner
+
+    from assistant.cli import cli
+
+    sid = archive_paths(archive)[0].stem
+    original = (archive.sources_dir / f"{sid}.md").read_bytes()
+    base = ["--root", str(archive.root)]
+    runner = CliRunner()
+    assert runner.invoke(cli, [*base, "remove", "--no-index", sid]).exit_code == 0
+    listed = runner.invoke(cli, [*base, "restore"])
+    assert listed.exit_code == 0 and listed.output.startswith(f"{sid}.md\t") and "(command line)" in listed.output
+    restored = runner.invoke(cli, [*base, "restore", "--no-index", sid])
+    assert restored.exit_code == 0 and restored.output.strip() == f"Restored sources/{sid}.md"
+    assert (archive.sources_dir / f"{sid}.md").read_bytes() == original
+    again = runner.invoke(cli, [*base, "restore", "--no-index", sid])
+    assert again.exit_code == 1 and again.output.strip() == (f"Error: nothing removed under {sid!r} can be "
+                                                             "restored; `assistant restore` lists what can")

@@ -142,15 +142,11 @@ def serve(assistant: Assistant, host: str, port: int, concurrency: int, editors_
     sign in to add, remove and restore articles."""
     import os
 
-    from .errors import ConfigError
-    from .web.auth import Access, Sessions, is_loopback, load_editors
+    from .web.auth import access_for, load_editors
     from .web.ui import serve as run
 
-    editors = load_editors(os.environ, editors_file)
-    if not is_loopback(host) and editors is None and not read_only:
-        raise ConfigError(f"--host {host} lets other machines in, and no editors are given: set ASSISTANT_EDITORS "
-                          "or pass --editors FILE, or pass --read-only")
-    run(assistant, Access(editors, Sessions(), read_only), host=host, port=port, concurrency=concurrency)
+    access = access_for(host, load_editors(os.environ, editors_file), read_only)
+    run(assistant, access, host=host, port=port, concurrency=concurrency)
 
 
 @cli.command()

@@ -9,7 +9,8 @@ from click.testing import CliRunner
 
 from assistant.cli import cli
 from assistant.errors import ConfigError
-from assistant.web.auth import COOKIE, Access, Editors, Sessions, hash_password, is_loopback, load_editors, verify
+from assistant.web.auth import COOKIE, Access, Editors, Sessions, access_for, hash_password, is_loopback, verify
+from assistant.web.auth import load_editors
 
 
 def test_a_password_is_checked_against_its_hash_or_as_given() -> None:
@@ -80,6 +81,23 @@ def test_start_up_says_who_can_do_what() -> None:
         "http://127.0.0.1:7860/login."]
     assert "(--read-only)" in Access(two, Sessions(), read_only=True).describe(url)[1]
     assert "no editors given" in Access(None, Sessions()).describe(url)[1]
+
+
+def test_a_server_on_this_machine_without_editors_gets_a_one_time_editor() -> None:
+    url = "http://127.0.0.1:7860/"
+    first, second = access_for("127.0.0.1", None, False), access_for("localhost", None, False)
+    assert first.editing and first.editors is not None and second.editors is not None
+    password = first.editors.shown
+    assert password is not None and len(password) >= 16 and password != second.editors.shown
+    assert first.editors.check("local", password) and not first.editors.check("local", str(second.editors.shown))
+    lines = first.describe(url)
+    assert lines[2].startswith(f"Sign in as local with password {password} ")
+    # Given editors, or --read-only, no one-time editor is made; beyond loopback one of the two is required.
+    given = Editors({"ana": "x"}, "ASSISTANT_EDITORS")
+    assert access_for("127.0.0.1", given, False).editors is given and len(access_for("0.0.0.0", given, False).describe(url)) == 2
+    assert not access_for("127.0.0.1", None, True).editing and not access_for("0.0.0.0", None, True).editing
+    with pytest.raises(ConfigError, match="lets other machines in"):
+        access_for("0.0.0.0", None, False)
 
 
 def test_hash_password_prints_a_hash_the_file_accepts(tmp_path: Path) -> None:

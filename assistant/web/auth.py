@@ -35,6 +35,7 @@ class Editors:
 
     passwords: Mapping[str, str]
     origin: str
+    shown: str | None = None  # a one-time password, printed at start-up for the person who started the server
 
     def check(self, name: str, password: str) -> bool:
         """Whether ``password`` is ``name``'s; takes as long for an unknown name as for a known one."""
@@ -160,8 +161,36 @@ class Access:
             n = len(self.editors.passwords)
             lines.append(f"Editors ({n}, from {self.editors.origin}): add, remove and restore articles after "
                          f"signing in at {url}login.")
+            if self.editors.shown is not None:
+                name = next(iter(self.editors.passwords))
+                lines.append(f"Sign in as {name} with password {self.editors.shown} (it ends with this server; "
+                             "set ASSISTANT_EDITORS or pass --editors FILE for lasting editors).")
         else:
             why = "--read-only" if self.read_only else "no editors given (ASSISTANT_EDITORS or --editors FILE)"
             lines.append(f"Nobody can add or remove articles from the web ({why}); "
                          "`assistant add` and `assistant remove` still work on this machine.")
         return lines
+
+
+def one_time_editor(name: str = "local") -> Editors:
+    """An editor whose password is made for this run only and printed at start-up, like a notebook server's
+    token: the person at the keyboard can edit, a page open in the same browser cannot."""
+    password = secrets.token_urlsafe(12)
+    return Editors({name: password}, "a password made for this run", shown=password)
+
+
+def access_for(host: str, editors: Editors | None, read_only: bool, sessions: Sessions | None = None) -> Access:
+    """Who may do what on a server listening on ``host``.
+
+    Without editors, a server on this machine gets a one-time editor; one that other machines can reach
+    must be ``read_only``.
+
+    Raises:
+        ConfigError: ``host`` is beyond loopback, with neither editors nor ``read_only``.
+    """
+    if editors is None and not read_only:
+        if not is_loopback(host):
+            raise ConfigError(f"--host {host} lets other machines in, and no editors are given: set "
+                              "ASSISTANT_EDITORS or pass --editors FILE, or pass --read-only")
+        editors = one_time_editor()
+    return Access(editors, sessions or Sessions(), read_only)

@@ -6,6 +6,7 @@ from .archive import (
     add,
     archive_paths,
     body_hash,
+    body_hashes,
     read_source,
     readable_sources,
     remove,
@@ -13,4 +14,4 @@ from .archive import (
     slugify,
 )
 
-__all__ = ["SUPPORTED", "AddResult", "add", "archive_paths", "body_hash", "read_source", "readable_sources", "remove", "remove_stale_files", "slugify"]
+__all__ = ["SUPPORTED", "AddResult", "add", "archive_paths", "body_hash", "body_hashes", "read_source", "readable_sources", "remove", "remove_stale_files", "slugify"]

@@ -72,7 +72,10 @@ def cli(ctx: click.Context, root: Path | None, model: str | None, backend: str |
 @click.pass_obj
 def add(assistant: Assistant, /, items: tuple[str, ...], no_index: bool, allow_private: bool, as_json: bool,
         **meta: str | None) -> None:
-    """Import articles (.txt, .md, .html files or http(s) URLs) into sources/ and index them."""
+    """Import articles (.txt, .md, .html files, folders of them, or http(s) URLs) into sources/ and index them.
+
+    Many files are indexed a batch at a time, each committed when done: run the same command
+    again after an interruption and it goes on where it stopped."""
     added = assistant.add(items, index=not no_index, progress=_progress(as_json), allow_private=allow_private,
                           **meta)
     _emit(added, as_json)

@@ -37,6 +37,11 @@ class Settings:
             Changing it re-embeds every passage at the next ``assistant index``.
         chunk_chars: Largest passage, in characters, unless one sentence group is longer.
         batch_size: Texts per embedding batch.
+        ingest_batch: Articles read, chunked and embedded together when many are indexed. Default 200.
+        commit_seconds: While many articles are indexed, a generation holding those done so far is
+            committed once this long has passed since the last one, and at least 20 times as long
+            as writing that one took (so rewriting the index costs at most 5%). 0: after every
+            batch. Default 30.
         max_file_bytes: Largest article accepted by ``assistant add``, from a file or a download.
         fetch_deadline: Seconds ``assistant add URL`` may take to download one page, redirects
             included, however slowly the server sends. Default 30.
@@ -62,6 +67,8 @@ class Settings:
     backend: str = "onnx-int8"
     chunk_chars: int = 450
     batch_size: int = 32
+    ingest_batch: int = 200
+    commit_seconds: float = 30.0
     max_file_bytes: int = 5_000_000
     fetch_deadline: float = 30.0
     lock_timeout: float = 10.0
@@ -78,6 +85,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise ConfigError(f"unknown embedding backend {self.backend!r}; choose {' or '.join(BACKENDS)}")
+        if self.ingest_batch < 1:
+            raise ConfigError(f"ASSISTANT_INGEST_BATCH must be at least 1, not {self.ingest_batch}")
         root = Path(self.root).resolve()
         object.__setattr__(self, "root", root)
         derived = []

@@ -9,7 +9,7 @@ loads the query encoder and the index once, then again only when the index chang
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,22 +132,33 @@ class Assistant:
     def add(self, items: Sequence[str], *, index: bool = True, progress: bool = False, title: str | None = None,
             publisher: str | None = None, author: str | None = None, published: str | None = None,
             url: str | None = None, allow_private: bool = False) -> Added:
-        """Import files or http(s) URLs into the archive, then update the index if any was added.
+        """Import files, folders of them or http(s) URLs into the archive, then update the index.
+
+        Many files are imported first, then indexed a batch at a time, each batch committed as it is
+        done (see ``index.update.update``): run again after an interruption, the files already
+        imported are skipped as duplicates and the index goes on from its last commit.
 
         Args:
-            items: File paths or URLs; each is tried, and a failure does not stop the others.
-            index: Update the index afterwards. Default True.
-            progress: Show a progress bar on stderr while embedding.
+            items: File paths, folders (their .txt, .md, .html and .htm files, at any depth, hidden
+                ones left out) or URLs; each is tried, and a failure does not stop the others.
+            index: Update the index afterwards if anything was added or skipped as archived already.
+                Default True.
+            progress: Show progress bars on stderr while importing and embedding.
             title, publisher, author, published, url: Values that win over the article's own.
             allow_private: Also download URLs from loopback, private, link-local and reserved addresses.
         """
         from . import sources
 
-        done: list[AddItem] = []
-        for item in items:
+        files, done = expand(items)
+        # One read of the archive for all items, instead of one per item.
+        known = None
+        if len(files) > 1:
+            sources.remove_stale_files(self.settings)
+            known = sources.body_hashes(self.settings)
+        for item in _bar(files, progress and len(files) > 1):
             try:
                 added = sources.add(item, self.settings, title=title, publisher=publisher, author=author,
-                                    published=published, url=url, allow_private=allow_private)
+                                    published=published, url=url, allow_private=allow_private, known=known)
                 done.append(AddItem(item, "added", added.source_id, self.settings.relative(added.path),
                                     added.warnings))
             except DuplicateSourceError as exc:
@@ -155,7 +166,7 @@ class Assistant:
             except SourceError as exc:
                 done.append(AddItem(item, "error", message=str(exc)))
         report = None
-        if index and any(i.status == "added" for i in done):
+        if index and any(i.status in ("added", "skipped") for i in done):
             report = self.update(progress=progress)
         return Added(tuple(done), report)
 
@@ -179,6 +190,36 @@ class Assistant:
     def status(self) -> Status:
         """What is archived, what is indexed and what an update would do; loads no model."""
         return status(self.settings, self.encoders.backend)
+
+
+def expand(items: Sequence[str]) -> tuple[list[str], list[AddItem]]:
+    """``items`` with each folder replaced by the importable files under it, in name order; and an error
+    for each folder that holds none."""
+    from .sources import SUPPORTED
+
+    files: list[str] = []
+    empty: list[AddItem] = []
+    for item in items:
+        folder = Path(item)
+        if not folder.is_dir():
+            files.append(item)
+            continue
+        found = sorted(p for p in folder.rglob("*") if p.suffix.lower() in SUPPORTED and p.is_file()
+                       and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+        files += map(str, found)
+        if not found:
+            kinds = ", ".join(SUPPORTED[:-1]) + f" or {SUPPORTED[-1]}"
+            empty.append(AddItem(item, "error", message=f"{item} holds no {kinds} files"))
+    return files, empty
+
+
+def _bar(items: list[str], progress: bool) -> Iterable[str]:
+    if not progress:
+        return items
+    from tqdm import tqdm
+
+    bar: Iterable[str] = tqdm(items, desc="Importing", unit="file")
+    return bar
 
 
 def check_quotes(answer: Answer, settings: Settings) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -184,9 +184,11 @@ __all__ = ["BACKENDS", "Encoder", "Encoders", "SentenceTransformerEncoder", "enc
 
 
 def encode_batches(
-    encoder: Encoder, texts: Sequence[str], batch_size: int, progress: bool = False, desc: str = "Embedding"
+    encoder: Encoder, texts: Sequence[str], batch_size: int, progress: bool = False, desc: str = "Embedding",
+    advance: Callable[[int], object] | None = None,
 ) -> np.ndarray:
-    """Encode ``texts`` in batches, with a progress bar (titled ``desc``) on stderr when ``progress`` is set."""
+    """Encode ``texts`` in batches, with a progress bar (titled ``desc``) on stderr when ``progress`` is set;
+    ``advance``, if given, is called with the number of texts each batch encoded."""
     from tqdm import tqdm
 
     out = np.empty((len(texts), encoder.dim), dtype=np.float32)
@@ -198,6 +200,8 @@ def encode_batches(
             rows = order[i : i + batch_size]
             out[rows] = encoder.encode([texts[j] for j in rows])
             bar.update(len(rows))
+            if advance is not None:
+                advance(len(rows))
     return out
 
 

@@ -269,8 +269,8 @@ def check_model(manifest: Manifest, name: str, dim: int | None = None) -> None:
         raise IndexCorruptError(f"index was built with model {built.name!r} ({built.dim} dims), not {shown}; {_REBUILD}")
 
 
-def write_index(settings: Settings, manifest: Manifest, passages: Sequence[Passage], vectors: np.ndarray,
-                sentence_vectors: np.ndarray) -> Path:
+def write_index(settings: Settings, manifest: Manifest, passages: Sequence[Passage],
+                vectors: np.ndarray | Sequence[np.ndarray], sentence_vectors: np.ndarray | Sequence[np.ndarray]) -> Path:
     """Write a complete new generation (passages, vectors, sentence vectors, BM25, manifest) and make it live.
 
     Args:
@@ -278,9 +278,10 @@ def write_index(settings: Settings, manifest: Manifest, passages: Sequence[Passa
         manifest: Model, chunker, built time and sources; ``generation``, ``passages`` and
             ``files`` are filled in here.
         passages: All passages of the new generation, with their sentences.
-        vectors: One normalised row per passage, same order.
+        vectors: One normalised row per passage, same order; or consecutive blocks of those rows (written
+            one after the other, so a caller that holds them in pieces needs no joined copy).
         sentence_vectors: One normalised row per sentence: the sentences of ``passages[0]``, then
-            those of ``passages[1]``, and so on.
+            those of ``passages[1]``, and so on; or blocks of them, likewise.
 
     Returns:
         The folder of the new generation.
@@ -297,13 +298,12 @@ def write_index(settings: Settings, manifest: Manifest, passages: Sequence[Passa
     with open(tmp / PASSAGES, "w", encoding="utf-8") as out:
         for p in passages:
             out.write(json.dumps(asdict(p), ensure_ascii=False) + "\n")
-    flat = faiss.IndexFlatIP(manifest.model.dim)
-    if len(vectors):
-        flat.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    dim = manifest.model.dim
+    flat = faiss.IndexFlatIP(dim)
+    for block in _blocks(vectors, dim):
+        flat.add(block)
     faiss.write_index(flat, str(tmp / VECTORS))
-    with open(tmp / SENTENCES, "wb") as out:
-        np.save(out, np.ascontiguousarray(sentence_vectors, dtype=np.float32).reshape(-1, manifest.model.dim),
-                allow_pickle=False)
+    _save_rows(tmp / SENTENCES, _blocks(sentence_vectors, dim), dim)
     lexical.build([p.text for p in passages], tmp / lexical.FOLDER)
     files = {f.relative_to(tmp).as_posix(): FileEntry(f.stat().st_size, _sha256(f))
              for f in sorted(tmp.rglob("*")) if f.is_file()}
@@ -315,6 +315,23 @@ def write_index(settings: Settings, manifest: Manifest, passages: Sequence[Passa
     _atomic_write_text(index_dir / CURRENT, name + "\n")
     _remove_old_generations(index_dir, keep={name})
     return index_dir / name
+
+
+def _blocks(rows: np.ndarray | Sequence[np.ndarray], dim: int) -> list[np.ndarray]:
+    """Row blocks as contiguous float32 ``(n, dim)`` arrays, empty ones left out."""
+    blocks = [rows] if isinstance(rows, np.ndarray) else list(rows)
+    out = [np.ascontiguousarray(b, dtype=np.float32).reshape(-1, dim) for b in blocks]
+    return [b for b in out if len(b)]
+
+
+def _save_rows(path: Path, blocks: list[np.ndarray], dim: int) -> None:
+    """Write row blocks as one ``.npy`` float32 matrix, block by block (no joined copy in memory)."""
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
+              "shape": (sum(len(b) for b in blocks), dim)}
+    with open(path, "wb") as out:
+        np.lib.format.write_array_header_1_0(out, header)
+        for block in blocks:
+            block.tofile(out)
 
 
 def _sha256(path: Path) -> str:

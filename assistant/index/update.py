@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -15,6 +17,7 @@ from ..errors import SourceError
 from ..sources import archive_paths, read_source, remove_stale_files
 from ..types import Passage, Source
 from . import store
+from .build import Generation, OldIndex, Pace, Piece, batches
 from .chunk import chunk
 from .clean import clean
 from .embed import Encoder, Encoders, encode_batches
@@ -146,87 +149,105 @@ def update(settings: Settings, encoders: Encoders, *, rebuild: bool = False, pro
             warning = encoders.ensure_export()
             return UpdateReport(plan, len(snapshot.manifest.sources), snapshot.manifest.passages,
                                 warnings=(warning,) if warning else ())
-        report = _apply(settings, encoders, archive, snapshot, plan, progress)
+        manifest = snapshot.manifest if snapshot is not None else None
+        # Vectors made by another backend are not reused: every passage is embedded again.
+        old = OldIndex(snapshot, manifest is not None and manifest.model.backend == encoders.backend)
+        snapshot = None  # its FAISS copy of the vectors is not needed: OldIndex holds them
+        report = _apply(settings, encoders, archive, old, manifest, plan, progress)
         warning = encoders.ensure_export()
         return dataclasses.replace(report, warnings=report.warnings + ((warning,) if warning else ()))
 
 
-def _apply(settings: Settings, encoders: Encoders, archive: dict[str, tuple[Path, str]],
-           snapshot: store.Snapshot | None, plan: Plan, progress: bool) -> UpdateReport:
+_Kept = tuple[Passage, np.ndarray | None, np.ndarray | None]  # a passage, its vector, its sentences' vectors
+
+
+def _apply(settings: Settings, encoders: Encoders, archive: dict[str, tuple[Path, str]], old: OldIndex,
+           manifest: Manifest | None, plan: Plan, progress: bool) -> UpdateReport:
     encoder, backend = encoders.passage(), encoders.backend
-    if snapshot is not None:
-        store.check_model(snapshot.manifest, encoder.name, encoder.dim)
-    # Vectors made by another backend are not reused: every passage is embedded again.
-    old = _OldIndex(snapshot, snapshot is not None and snapshot.manifest.model.backend == backend)
-    entries = {sid: old.entries[sid] for sid in plan.unchanged}
-    kept = {sid: old.of_source(sid) for sid in plan.unchanged}
-    warnings: list[str] = []
-    for sid in (*plan.new, *plan.changed):
+    if manifest is not None:
+        store.check_model(manifest, encoder.name, encoder.dim)
+    generation = Generation(settings, ModelInfo(encoder.name, encoder.dim, backend), chunker_info(settings))
+    for sid in plan.unchanged:
+        generation.put(sid, old.piece(sid))
+    if manifest is not None and manifest.model.backend == backend and manifest.chunker == generation.chunker:
+        # A changed article keeps its indexed version until its new one is committed: a commit
+        # before that still answers from it, and a run killed meanwhile finds it changed again.
+        for sid in plan.changed:
+            generation.put(sid, old.piece(sid))
+    todo, pace, counts = [*plan.new, *plan.changed], Pace(settings.commit_seconds), _Counts()
+    path = None
+    with _bar(len(todo), progress) as bar:
+        for batch in batches(todo, settings.ingest_batch):
+            _index_batch(batch, archive, settings, old, generation, encoder, counts, bar)
+            path = pace.commit(generation) if pace.due() or batch[-1] == todo[-1] else None
+    if path is None:  # only deletions
+        path = pace.commit(generation)
+    passages = generation.passages()
+    return UpdateReport(plan, len(generation.pieces), passages, embedded=counts.passages,
+                        reused=passages - counts.passages, sentences_embedded=counts.sentences,
+                        generation=path.name, warnings=tuple(counts.warnings))
+
+
+@dataclass(slots=True)
+class _Counts:
+    passages: int = 0  # embedded
+    sentences: int = 0  # embedded
+    warnings: list[str] = field(default_factory=list)
+
+
+def _index_batch(batch: Sequence[str], archive: dict[str, tuple[Path, str]], settings: Settings, old: OldIndex,
+                 generation: Generation, encoder: Encoder, counts: _Counts, bar: Any) -> None:
+    """Read, chunk and embed the articles of ``batch`` into ``generation``, reusing indexed vectors."""
+    made: dict[str, tuple[SourceEntry, list[_Kept]]] = {}
+    for sid in batch:
         path, sha = archive[sid]
         try:
             source = read_source(path, settings)
             passages = passages_of(source, settings)
         except SourceError as exc:
             # A file that became unreadable keeps its last good passages.
-            warnings.append(f"{exc}; {'kept the indexed version' if sid in old.entries else 'not indexed'}")
+            counts.warnings.append(f"{exc}; {'kept the indexed version' if sid in old.entries else 'not indexed'}")
             if sid in old.entries:
-                entries[sid], kept[sid] = old.entries[sid], old.of_source(sid)
+                generation.put(sid, old.piece(sid))
             continue
-        entries[sid] = _entry(source, settings, sha, len(passages))
-        kept[sid] = [(p, *old.vectors_for(p.text)) for p in passages]
-    ordered = [entry for sid in sorted(kept) for entry in kept[sid]]
-    passages = [p for p, _, _ in ordered]
-    vectors, todo = _vectors(encoder, [(p.text, vec) for p, vec, _ in ordered], settings, progress, "Embedding")
-    sentences = [(p.text[a - p.start : b - p.start], None if block is None else block[i])
-                 for p, _, block in ordered for i, (a, b) in enumerate(p.sentences)]
-    sentence_vectors, sentences_todo = _vectors(encoder, sentences, settings, progress, "Sentences")
-    manifest = Manifest(model=ModelInfo(encoder.name, encoder.dim, backend), chunker=chunker_info(settings),
-                        built=datetime.now(UTC).isoformat(timespec="seconds"), sources=entries)
-    path = store.write_index(settings, manifest, passages, vectors, sentence_vectors)
-    return UpdateReport(plan, len(entries), len(passages), embedded=todo, reused=len(passages) - todo,
-                        sentences_embedded=sentences_todo, generation=path.name, warnings=tuple(warnings))
+        made[sid] = (_entry(source, settings, sha, len(passages)), [(p, *old.vectors_for(p.text)) for p in passages])
+    # Passages and sentences in one call: sorted by length together, batches pad less.
+    texts = [p.text for _, kept in made.values() for p, vec, _ in kept if vec is None]
+    texts += [p.text[a - p.start : b - p.start] for _, kept in made.values() for p, vec, _ in kept if vec is None
+              for a, b in p.sentences]
+    step = len(batch) / max(len(texts), 1)
+    vectors = encode_batches(encoder, texts, settings.batch_size, advance=lambda n: bar.update(n * step))
+    if not texts:
+        bar.update(len(batch))
+    counts.passages += (done := sum(1 for _, kept in made.values() for _, vec, _ in kept if vec is None))
+    counts.sentences += len(texts) - done
+    rows, sentence_rows = iter(vectors[:done]), vectors[done:]
+    at = 0
+    for sid, (entry, kept) in made.items():
+        own, blocks = [], []
+        for p, vec, block in kept:
+            if vec is None or block is None:  # old.vectors_for gives both or neither
+                vec, block = next(rows), sentence_rows[at : at + len(p.sentences)]
+                at += len(p.sentences)
+            own.append(vec)
+            blocks.append(block)
+        generation.put(sid, Piece(entry, [p for p, _, _ in kept], _stack(own, encoder.dim),
+                                  _stack(blocks, encoder.dim)))
 
 
-_Kept = tuple[Passage, np.ndarray | None, np.ndarray | None]  # a passage, its vector, its sentences' vectors
+def _stack(rows: Sequence[np.ndarray], dim: int) -> np.ndarray:
+    return np.vstack(rows).astype(np.float32, copy=False) if rows else np.empty((0, dim), dtype=np.float32)
 
 
-def _vectors(encoder: Encoder, items: list[tuple[str, np.ndarray | None]], settings: Settings, progress: bool,
-             what: str) -> tuple[np.ndarray, int]:
-    """Vectors for ``(text, known vector or None)`` pairs, embedding only the unknown; and how many were embedded."""
-    out = np.zeros((len(items), encoder.dim), dtype=np.float32)
-    todo = [i for i, (_, vec) in enumerate(items) if vec is None]
-    for i, (_, vec) in enumerate(items):
-        if vec is not None:
-            out[i] = vec
-    if todo:
-        out[todo] = encode_batches(encoder, [items[i][0] for i in todo], settings.batch_size, progress, what)
-    return out, len(todo)
+@contextlib.contextmanager
+def _bar(total: int, progress: bool) -> Iterator[Any]:
+    """A progress bar on stderr over the articles to index, with rate and time left."""
+    from tqdm import tqdm
 
-
-class _OldIndex:
-    """The previous generation, looked up by source and by passage text."""
-
-    def __init__(self, snapshot: store.Snapshot | None, same_vectors: bool = True) -> None:
-        self.entries: dict[str, SourceEntry] = dict(snapshot.manifest.sources) if snapshot else {}
-        self._passages = snapshot.passages if snapshot else []
-        self._matrix = snapshot.dense_matrix() if snapshot else np.empty((0, 0), dtype=np.float32)
-        self._sentences = snapshot.sentence_vectors if snapshot else np.empty((0, 0), dtype=np.float32)
-        self._first = np.cumsum([0] + [len(p.sentences) for p in self._passages])
-        self._by_text = {p.text: i for i, p in enumerate(self._passages)} if same_vectors else {}
-        self._rows: dict[str, list[int]] = {}
-        for i, p in enumerate(self._passages):
-            self._rows.setdefault(p.source_id, []).append(i)
-
-    def of_source(self, sid: str) -> list[_Kept]:
-        return [(self._passages[i], self._matrix[i], self._block(i)) for i in self._rows.get(sid, [])]
-
-    def vectors_for(self, text: str) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """The vector of an indexed passage with this text, and its sentences' vectors."""
-        i = self._by_text.get(text)
-        return (None, None) if i is None else (self._matrix[i], self._block(i))
-
-    def _block(self, i: int) -> np.ndarray:
-        return self._sentences[self._first[i] : self._first[i + 1]]
+    with tqdm(total=total, desc="Indexing", unit="article", disable=not progress,
+              bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total} articles "
+                         "[{elapsed}<{remaining}, {rate_fmt}]") as bar:
+        yield bar
 
 
 def _entry(source: Source, settings: Settings, sha: str, count: int) -> SourceEntry:

@@ -6,6 +6,7 @@ from .archive import (
     add,
     archive_paths,
     body_hash,
+    body_hashes,
     read_source,
     readable_sources,
     remove_stale_files,
@@ -13,5 +14,5 @@ from .archive import (
 )
 from .removed import Removal, removals, remove, restore
 
-__all__ = ["SUPPORTED", "AddResult", "add", "archive_paths", "body_hash", "read_source", "readable_sources", "remove", "remove_stale_files", "slugify",
-           "Removal", "removals", "restore"]
+__all__ = ["SUPPORTED", "AddResult", "Removal", "add", "archive_paths", "body_hash", "body_hashes", "read_source",
+           "readable_sources", "removals", "remove", "remove_stale_files", "restore", "slugify"]

@@ -106,7 +106,7 @@ def body_hash(text: str) -> str:
 
 def add(item: str, settings: Settings, *, title: str | None = None, publisher: str | None = None,
         author: str | None = None, published: str | None = None, url: str | None = None,
-        today: date | None = None, allow_private: bool = False) -> AddResult:
+        today: date | None = None, allow_private: bool = False, known: dict[str, str] | None = None) -> AddResult:
     """Import one file (.txt, .md, .html, .htm) or http(s) URL into the archive.
 
     Args:
@@ -121,6 +121,9 @@ def add(item: str, settings: Settings, *, title: str | None = None, publisher: s
         today: The ``added`` date. Default: today (kept from an imported .md if it has one).
         allow_private: Also download from loopback, private, link-local and reserved addresses.
             Default False: a URL whose host resolves to one is refused.
+        known: For many imports in a row: ``body_hashes(settings)``, made once by the caller (who also
+            calls ``remove_stale_files`` once) and kept up to date here, so the archive is not read
+            again for each item. Default: read it now.
 
     Returns:
         The written file, its source id and any warnings (e.g. a non-UTF-8 file).
@@ -130,7 +133,8 @@ def add(item: str, settings: Settings, *, title: str | None = None, publisher: s
         DuplicateSourceError: the same text is archived already.
         Nothing in the archive changes when either is raised.
     """
-    remove_stale_files(settings)
+    if known is None:
+        remove_stale_files(settings)
     given = {"title": title, "publisher": publisher, "author": author, "published": published, "url": url}
     given = {key: frontmatter.check_length(key, frontmatter.clean_value(value)) for key, value in given.items()}
     if given["published"]:
@@ -140,10 +144,14 @@ def add(item: str, settings: Settings, *, title: str | None = None, publisher: s
     else:
         meta, body, warnings = _from_file(Path(item), settings)
     meta.update({key: value for key, value in given.items() if value})
-    _refuse_duplicate(body, item, settings)
+    archived = body_hashes(settings) if known is None else known
+    wanted = body_hash(body)
+    if wanted in archived:
+        raise DuplicateSourceError(f"{item} duplicates {archived[wanted]}; skipped", existing_path=archived[wanted])
     meta["title"] = meta.get("title") or _guess_title(body) or "Untitled"
     meta["added"] = meta.get("added") or (today or date.today()).isoformat()
     path = _write(settings, meta, body)
+    archived[wanted] = settings.relative(path)
     return AddResult(path, path.stem, tuple(warnings))
 
 
@@ -178,12 +186,13 @@ def _from_url(url: str, settings: Settings, allow_private: bool) -> tuple[dict[s
     return meta, body, warnings
 
 
-def _refuse_duplicate(body: str, item: str, settings: Settings) -> None:
-    wanted = body_hash(body)
+def body_hashes(settings: Settings) -> dict[str, str]:
+    """``body_hash`` of every readable archived article -> its path relative to the project root."""
     # A damaged file cannot be compared; the index step reports it.
+    hashes: dict[str, str] = {}
     for source in readable_sources(settings):
-        if body_hash(source.text[source.body_start :]) == wanted:
-            raise DuplicateSourceError(f"{item} duplicates {source.path}; skipped", existing_path=source.path)
+        hashes.setdefault(body_hash(source.text[source.body_start :]), source.path)
+    return hashes
 
 
 def _guess_title(text: str) -> str | None:

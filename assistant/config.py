@@ -16,6 +16,7 @@ MODES = ("dense", "bm25", "hybrid")  # retrieval modes: cosine, BM25, and their 
 BACKENDS = ("onnx-int8", "torch")  # what embeds passages and questions
 DENSE_INDEXES = ("flat", "hnsw")  # exact search, or an HNSW graph (approximate)
 VECTOR_FORMATS = ("float32", "float16", "int8")  # how passage and sentence vectors are stored
+STORES = ("faiss", "qdrant")  # where passages are searched: the generation's own files, or Qdrant
 CUSTOM_BACKEND = "custom"  # recorded for an encoder handed to the Assistant instead of a named model
 # Stands for "derived from root": a folder given explicitly is kept when root changes.
 _DERIVED = Path("\0derived")
@@ -55,6 +56,11 @@ class Settings:
         fusion_depth: How many dense and how many BM25 candidates the fusion ranks: the union of
             both lists, each passage scored by its ranks in the lists it is in. Default 0: every
             passage for exact search (the fusion of the full rankings), 1,000 for ``hnsw``.
+        store: Where passages are searched: ``faiss`` (the generation's files, default) or
+            ``qdrant`` (a collection synced from the generation when the index is opened).
+        qdrant_url: A Qdrant server for ``store=qdrant``; empty: qdrant-client's local mode in
+            ``qdrant_path`` (default ``<index>/qdrant``).
+        qdrant_collection: The archive's collection name (one per archive on a shared server).
         group_threshold: Shingle containment at which two sentences count as the same quote.
         abstain_below: The abstention model's confidence that the articles answer, under which
             nothing is quoted. Default: the threshold chosen with the model on the tune
@@ -78,6 +84,10 @@ class Settings:
     hnsw_m: int = 32
     ef_search: int = 128
     fusion_depth: int = 0
+    store: str = "faiss"
+    qdrant_url: str = ""
+    qdrant_path: str = ""
+    qdrant_collection: str = "articles"
     group_threshold: float = 0.6
     abstain_below: float | None = None
     # Names of the folders derived from root rather than given; not compared, not a setting.
@@ -86,7 +96,7 @@ class Settings:
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise ConfigError(f"unknown embedding backend {self.backend!r}; choose {' or '.join(BACKENDS)}")
-        for name, value, choices in (("dense index", self.dense_index, DENSE_INDEXES),
+        for name, value, choices in (("store", self.store, STORES), ("dense index", self.dense_index, DENSE_INDEXES),
                                      ("vector format", self.vectors, VECTOR_FORMATS)):
             if value not in choices:
                 raise ConfigError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")

@@ -55,7 +55,7 @@ def open_stores(retriever: Retriever, folder: Path, depth: int, edge_only: bool 
         stores.pop("client-local").transport.close()
     for name, s in stores.items():
         t0 = time.perf_counter()
-        report = s.sync(key, snap.passages, retriever.matrix, snap.manifest.sources)
+        report = s.sync(key, snap.passages, snap.dense_matrix(), snap.manifest.sources)
         print(f"  {name}: synced {report.upserted} points in {time.perf_counter() - t0:.1f} s, "
               f"{report.collisions} term-id collisions", file=sys.stderr)
     return stores
@@ -92,10 +92,11 @@ def rankings(retriever: Retriever, question: str, vector: np.ndarray, filters: F
                        lambda: server_fused(store, vector, tokens, s.rrf_k, s.bm25_weight, where, spell_out=False))):
         base = mode.split("-")[0]
         ref = retriever.rank(scores, K, base)
-        full = {"dense": scores.similarity, "bm25": scores.bm25}.get(base)
-        if full is None:
-            full = rrf(scores.similarity, scores.bm25, scores.allowed, s.rrf_k, s.bm25_weight)
-        out[mode] = ([(retriever.row_of[h.passage.id], h.score) for h in ref], got(), lambda r, f=full: float(f[r]))
+        lists = {"dense": scores.dense, "bm25": scores.bm25}
+        full = lists[base] if base in lists else rrf(scores.dense, scores.bm25, s.rrf_k, s.bm25_weight)
+        table = dict(zip(full.rows.tolist(), full.scores.tolist()))
+        out[mode] = ([(retriever.row_of[h.passage.id], h.score) for h in ref], got(),
+                     lambda r, t=table: float(t.get(r, 0.0)))
     return out
 
 

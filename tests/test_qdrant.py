@@ -221,7 +221,7 @@ def test_same_top_ten_as_the_retriever_on_the_gold_questions(archive: Settings, 
     snap = retriever.snapshot
     transport = open_transport(kind, tmp_path / "q")
     store = QdrantStore(transport, exact=True)
-    store.sync("g|m", snap.passages, retriever.matrix, snap.manifest.sources)
+    store.sync("g|m", snap.passages, snap.dense_matrix(), snap.manifest.sources)
     s, sources = archive, sorted(retriever.sources)
     for i, q in enumerate(load_gold(GOLD)[:60]):
         f = [Filters(), Filters(sources=(sources[i % len(sources)],))][i % 2]
@@ -250,7 +250,7 @@ def test_search_backend_over_an_indexed_archive(archive: Settings, encoder: Hash
     vector = retriever.encode(question)
     scores = retriever.score(question, None, vector)
     top = search.dense(vector, 5)
-    assert np.allclose([s for _, s in top], scores.similarity[[r for r, _ in top]], atol=1e-5)
+    assert np.allclose([s for _, s in top], scores.similarity(np.array([r for r, _ in top])), atol=1e-5)
     assert np.allclose(search.cosine(vector, [r for r, _ in top]), [s for _, s in top], atol=1e-5)
     assert [r for r, _ in search.bm25(lexical.terms(question), 5)] == \
         [retriever.row_of[h.passage.id] for h in retriever.rank(scores, 5, "bm25")]
@@ -262,3 +262,32 @@ def test_search_backend_over_an_indexed_archive(archive: Settings, encoder: Hash
     search.close()
     with pytest.raises(ConfigError, match="--qdrant-url URL or --qdrant-path DIR"):
         open_transport(QdrantOptions())
+
+
+def test_retriever_with_the_qdrant_store_ranks_as_with_faiss(archive: Settings, tmp_path: Path) -> None:
+    encoder = SmoothEncoder()
+    Assistant(archive, encoder).update()
+    snapshot = store_load(archive)
+    faiss = Retriever(archive, snapshot, encoder)
+    qdrant = Retriever(archive.replace(store="qdrant", qdrant_path=str(tmp_path / "q")), snapshot, encoder)
+    assert qdrant.backend.report.upserted == len(snapshot.passages)  # type: ignore[attr-defined]
+    one = sorted(faiss.sources)[2]
+    for q in load_gold(GOLD)[:40]:
+        for f in (Filters(), Filters(sources=(one,))):
+            for mode in ("dense", "bm25", "hybrid"):
+                assert [h.passage.id for h in qdrant.search(q.question, 10, mode, f)] == \
+                    [h.passage.id for h in faiss.search(q.question, 10, mode, f)], (q.id, mode, f)
+    qdrant.backend.close()  # type: ignore[attr-defined]
+
+
+def test_store_is_chosen_on_the_command_line(archive: Settings, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from assistant.cli import cli
+
+    bad = CliRunner().invoke(cli, ["--root", str(archive.root), "--store", "milvus", "sources"])
+    assert bad.exit_code == 2 and "milvus" in bad.output
+    from assistant.config import from_env
+
+    chosen = from_env({"ASSISTANT_STORE": "qdrant", "ASSISTANT_QDRANT_URL": "http://127.0.0.1:6333"})
+    assert (chosen.store, chosen.qdrant_url) == ("qdrant", "http://127.0.0.1:6333")

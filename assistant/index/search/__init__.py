@@ -102,8 +102,14 @@ class SearchBackend(Protocol):
 
 
 def open_backend(settings: Settings, snapshot: store.Snapshot, lex: lexical.Lexical) -> SearchBackend:
-    """The backend for ``snapshot``, as its manifest records it (``manifest.search``)."""
+    """The backend for ``snapshot``, as its manifest records it (``manifest.search``), or Qdrant's
+    when ``settings.store`` says so."""
     from .embedded import Embedded
+
+    if settings.store == "qdrant":
+        from ..qdrant.search import QdrantBackend
+
+        return QdrantBackend(settings, snapshot, lex)
 
     return Embedded(settings, snapshot, lex)
 

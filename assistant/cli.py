@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from . import __version__
-from .config import BACKENDS, MODES, Settings, from_env
+from .config import BACKENDS, MODES, STORES, Settings, from_env
 from .errors import AssistantError, QuestionError
 from .session import Assistant
 
@@ -51,11 +51,16 @@ def _progress(quiet: bool) -> bool:
 @click.option("--backend", type=click.Choice(BACKENDS),
               help="What embeds passages and questions (a change re-embeds at the next index). [default: onnx-int8]")
 @click.pass_context
-def cli(ctx: click.Context, root: Path | None, model: str | None, backend: str | None) -> None:
+@click.option("--store", type=click.Choice(STORES), help="Where passages are searched. [default: faiss]")
+@click.option("--qdrant-url", help="Qdrant server for --store qdrant (else local mode in --qdrant-path).")
+@click.option("--qdrant-path", help="Folder of Qdrant's local mode. [default: index/qdrant]")
+def cli(ctx: click.Context, root: Path | None, model: str | None, backend: str | None, store: str | None,
+        qdrant_url: str | None, qdrant_path: str | None) -> None:
     """Answer questions about news articles with verbatim, cited quotes."""
     # A caller may hand in how to open the Assistant (tests give a fake encoder this way).
     opener: Opener = ctx.obj if callable(ctx.obj) else Assistant.open
-    ctx.obj = opener(from_env(root=root, model=model, backend=backend))
+    ctx.obj = opener(from_env(root=root, model=model, backend=backend, store=store, qdrant_url=qdrant_url,
+                              qdrant_path=qdrant_path))
 
 
 @cli.command()

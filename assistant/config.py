@@ -14,6 +14,9 @@ from .errors import ConfigError
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 MODES = ("dense", "bm25", "hybrid")  # retrieval modes: cosine, BM25, and their fusion
 BACKENDS = ("onnx-int8", "torch")  # what embeds passages and questions
+DENSE_INDEXES = ("flat", "hnsw")  # exact search, or an HNSW graph (approximate)
+VECTOR_FORMATS = ("float32", "float16", "int8")  # how passage and sentence vectors are stored
+STORES = ("faiss", "qdrant")  # where passages are searched: the generation's own files, or Qdrant
 CUSTOM_BACKEND = "custom"  # recorded for an encoder handed to the Assistant instead of a named model
 # Stands for "derived from root": a folder given explicitly is kept when root changes.
 _DERIVED = Path("\0derived")
@@ -54,6 +57,21 @@ class Settings:
             chat's upload folder; an editor's upload past it is refused. Default 25 MB.
         rrf_k: The constant c of reciprocal rank fusion, 1 / (c + rank).
         bm25_weight: Weight of the BM25 ranking in the fusion (the dense ranking weighs 1).
+        dense_index: How passage vectors are searched: ``flat`` (exact, default) or ``hnsw`` (an
+            approximate graph; sentences are then searched among the candidate passages' only).
+            Changing it rebuilds the vector index (nothing is embedded) at the next ``assistant index``.
+        vectors: How vectors are stored: ``float32`` (default), ``float16`` or ``int8`` (scalar
+            quantised, a quarter of the memory). Changing it rebuilds the vector index likewise.
+        hnsw_m: Neighbours per node of an ``hnsw`` graph (more: better recall, more memory).
+        ef_search: Candidates an ``hnsw`` search keeps (more: better recall, slower).
+        fusion_depth: How many dense and how many BM25 candidates the fusion ranks: the union of
+            both lists, each passage scored by its ranks in the lists it is in. Default 0: every
+            passage for exact search (the fusion of the full rankings), 1,000 for ``hnsw``.
+        store: Where passages are searched: ``faiss`` (the generation's files, default) or
+            ``qdrant`` (a collection synced from the generation when the index is opened).
+        qdrant_url: A Qdrant server for ``store=qdrant``; empty: qdrant-client's local mode in
+            ``qdrant_path`` (default ``<index>/qdrant``).
+        qdrant_collection: The archive's collection name (one per archive on a shared server).
         group_threshold: Shingle containment at which two sentences count as the same quote.
         abstain_below: The abstention model's confidence that the articles answer, under which
             nothing is quoted. Default: the threshold chosen with the model on the tune
@@ -77,6 +95,15 @@ class Settings:
     upload_max_bytes: int = 25_000_000
     rrf_k: int = 10
     bm25_weight: float = 1.5
+    dense_index: str = "flat"
+    vectors: str = "float32"
+    hnsw_m: int = 32
+    ef_search: int = 128
+    fusion_depth: int = 0
+    store: str = "faiss"
+    qdrant_url: str = ""
+    qdrant_path: str = ""
+    qdrant_collection: str = "articles"
     group_threshold: float = 0.6
     abstain_below: float | None = None
     # Names of the folders derived from root rather than given; not compared, not a setting.
@@ -87,6 +114,12 @@ class Settings:
             raise ConfigError(f"unknown embedding backend {self.backend!r}; choose {' or '.join(BACKENDS)}")
         if self.ingest_batch < 1:
             raise ConfigError(f"ASSISTANT_INGEST_BATCH must be at least 1, not {self.ingest_batch}")
+        for name, value, choices in (("store", self.store, STORES), ("dense index", self.dense_index, DENSE_INDEXES),
+                                     ("vector format", self.vectors, VECTOR_FORMATS)):
+            if value not in choices:
+                raise ConfigError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
+        if min(self.hnsw_m, self.ef_search) < 1 or self.fusion_depth < 0:
+            raise ConfigError("hnsw_m and ef_search must be at least 1, fusion_depth at least 0")
         root = Path(self.root).resolve()
         object.__setattr__(self, "root", root)
         derived = []

@@ -62,8 +62,9 @@ def latency(assistant: Any, questions: list[str]) -> dict[str, float]:
     import numpy as np
 
     retriever = assistant.retriever()
-    flat = faiss.IndexFlatIP(retriever.matrix.shape[1])
-    flat.add(retriever.matrix)
+    matrix = retriever.snapshot.dense_matrix()
+    flat = faiss.IndexFlatIP(matrix.shape[1])
+    flat.add(matrix)
     for q in questions[:5]:
         assistant.ask(q)
     asked, floor = [], []

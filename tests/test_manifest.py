@@ -31,7 +31,8 @@ def built(settings: Settings, assistant: Assistant) -> Path:
 def test_manifest_round_trips_and_records_every_file(built: Path) -> None:
     manifest = store.Manifest.from_json(built.read_text(encoding="utf-8"))
     assert store.Manifest.from_json(manifest.to_json()) == manifest
-    assert manifest.format == store.FORMAT_VERSION == 3
+    assert manifest.format == store.FORMAT_VERSION == 4
+    assert manifest.search == store.SearchInfo("flat", "float32", 0)
     assert set(manifest.files) >= {store.PASSAGES, store.VECTORS}
     assert all(len(f.sha256) == 64 for f in manifest.files.values())
     assert manifest.passages == sum(e.passages for e in manifest.sources.values()) > 0
@@ -52,8 +53,11 @@ def _damage(path: Path, change: object) -> None:
     lambda d: d.update(sources=[]),
     lambda d: d.update(counts=None),
     lambda d: d.update(files={"passages.jsonl": 12}),
+    lambda d: d.update(format=3),
+    lambda d: d["search"].update(dense="ivf"),
+    lambda d: d["search"].update(vectors="int4"),
 ], ids=["format-1", "no-model", "no-backend", "dim-as-text", "empty-sources", "sources-a-list", "no-counts",
-        "files-as-sizes"])
+        "files-as-sizes", "format-3", "unknown-dense-index", "unknown-vector-format"])
 def test_an_old_or_damaged_manifest_is_one_line_naming_rebuild(settings: Settings, built: Path,
                                                                 change: object) -> None:
     _damage(built, change)

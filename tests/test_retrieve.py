@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, strategies as st
 
-from assistant.answer.retrieve import _top
+from assistant.index.search import top_k as _top
 
 
 @given(st.lists(st.sampled_from([0.0, 0.5, 1.0, 2.0, -np.inf, 3.25]), max_size=300), st.integers(0, 320))
@@ -42,13 +43,42 @@ def _rrf_by_full_sort(dense: np.ndarray, bm25: np.ndarray, allowed: np.ndarray, 
     return fused
 
 
-@given(st.lists(st.tuples(st.sampled_from([-0.5, 0.0, 0.25, 0.5, 0.9]), st.sampled_from([0.0, 0.0, 1.5, 2.0, 7.25]),
-                          st.booleans()), max_size=200),
-       st.integers(1, 60), st.sampled_from([1.0, 1.5, 2.0]))
-def test_fusion_ranks_as_a_full_sort_of_every_passage_would(rows: list[tuple[float, float, bool]], c: int, w: float) -> None:
-    from assistant.answer.retrieve import rrf
+_ROWS = st.lists(st.tuples(st.sampled_from([-0.5, 0.0, 0.25, 0.5, 0.9]), st.sampled_from([0.0, 0.0, 1.5, 2.0, 7.25]),
+                          st.booleans()), max_size=200)
+
+
+def _lists(rows: list[tuple[float, float, bool]], depth: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, object, object]:
+    from assistant.index.search import best
 
     dense = np.array([r[0] for r in rows], dtype=np.float32)
     bm25 = np.array([r[1] for r in rows], dtype=np.float32)
     allowed = np.array([r[2] for r in rows], dtype=bool)
-    assert np.array_equal(rrf(dense, bm25, allowed, c, w), _rrf_by_full_sort(dense, bm25, allowed, c, w))
+    return dense, bm25, allowed, best(dense, depth, allowed), best(bm25, depth, allowed, positive=True)
+
+
+@given(_ROWS, st.integers(1, 60), st.sampled_from([1.0, 1.5, 2.0]))
+def test_fusion_of_full_candidate_lists_ranks_as_a_full_sort_of_every_passage_would(
+        rows: list[tuple[float, float, bool]], c: int, w: float) -> None:
+    from assistant.answer.retrieve import rrf
+
+    dense, bm25, allowed, dense_list, bm25_list = _lists(rows, len(rows))
+    expected = _rrf_by_full_sort(dense, bm25, allowed, c, w)
+    order = np.flatnonzero(allowed)[np.lexsort((np.flatnonzero(allowed), -expected[allowed]))]
+    fused = rrf(dense_list, bm25_list, c, w)  # type: ignore[arg-type]
+    assert fused.rows.tolist() == order.tolist()
+    assert np.array_equal(fused.scores, expected[order])
+
+
+@given(_ROWS, st.integers(1, 20), st.integers(1, 60))
+def test_fusion_of_cut_lists_counts_only_the_lists_a_passage_is_in(rows: list[tuple[float, float, bool]], depth: int,
+                                                                   c: int) -> None:
+    from assistant.answer.retrieve import rrf
+
+    _, _, _, dense_list, bm25_list = _lists(rows, depth)
+    fused = rrf(dense_list, bm25_list, c, 1.5)  # type: ignore[arg-type]
+    for row, score in zip(fused.rows.tolist(), fused.scores.tolist()):
+        expected = sum(w / (c + ranked.rows.tolist().index(row) + 1)
+                       for w, ranked in ((1.0, dense_list), (1.5, bm25_list)) if row in ranked.rows.tolist())
+        assert score == pytest.approx(expected, rel=1e-12)
+    assert set(fused.rows.tolist()) == set(dense_list.rows.tolist()) | set(bm25_list.rows.tolist())
+    assert all(a >= b for a, b in zip(fused.scores, fused.scores[1:]))

@@ -82,8 +82,7 @@ def gather(question: str, settings: Settings, retriever: Retriever, *, k: int = 
     candidates = _candidates(found, retriever, set(exclude))
     judged_by = question if focus is None else check_question(focus)
     target = scores.vector if focus is None else retriever.encode(judged_by)
-    cosines = (retriever.sentence_vectors[[c.row for c in candidates]] @ target if candidates
-               else np.zeros(0, dtype=np.float32))
+    cosines = retriever.sentence_cosine(target, [c.row for c in candidates])
     rows = sentence_features(Question(judged_by, retriever.lexical), candidates, cosines)
     return Evidence(question, ranked, tuple(candidates), rows, tuple(unknown_names(question, retriever.lexical)),
                     _agreement(retriever, scores))

@@ -1,9 +1,8 @@
-"""Retrieval: dense (FAISS) and BM25 rankings of passages, fused by reciprocal rank."""
+"""Retrieval: dense and BM25 candidates of a search backend (``index/search``), fused by reciprocal rank."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -11,23 +10,14 @@ from ..config import MODES, Settings
 from ..errors import AssistantError, ConfigError
 from ..index import lexical, store
 from ..index.embed import Encoder, Encoders
+from ..index.search import Allowed, Candidates, Filters, SearchBackend, open_backend
 from ..types import Hit, Passage, SourceInfo
 
 __all__ = ["MODES", "Filters", "Retriever", "Scores", "rrf"]
 
 
-@dataclass(frozen=True, slots=True)
-class Filters:
-    """Restrict retrieval to some sources. Empty fields restrict nothing; dates are ISO, inclusive."""
-
-    sources: tuple[str, ...] = ()
-    publishers: tuple[str, ...] = ()
-    since: str | None = None
-    until: str | None = None
-
-
 class Retriever:
-    """A loaded index with its query encoder: load once, search many times."""
+    """A loaded index with its query encoder and search backend: load once, search many times."""
 
     def __init__(self, settings: Settings, snapshot: store.Snapshot, encoder: Encoder) -> None:
         store.check_model(snapshot.manifest, encoder.name, encoder.dim)
@@ -35,17 +25,14 @@ class Retriever:
         self.snapshot = snapshot
         self.encoder = encoder
         self.lexical = lexical.Lexical(snapshot.path / lexical.FOLDER)
-        self.matrix = snapshot.dense_matrix()
+        self.backend: SearchBackend = open_backend(settings, snapshot, self.lexical)
         self.passages: list[Passage] = snapshot.passages
         self.sources = {sid: _info(sid, e) for sid, e in snapshot.manifest.sources.items()}
         self._source_of = np.array([p.source_id for p in self.passages], dtype=object)
-        self._everything = np.ones(len(self.passages), dtype=bool)
         self.row_of = {p.id: i for i, p in enumerate(self.passages)}
-        # Sentence vectors: the sentences of passage i are rows first_sentence[i]:first_sentence[i + 1].
-        self.sentence_vectors = snapshot.sentence_vectors
-        counts = [len(p.sentences) for p in self.passages]
-        self.first_sentence = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        self.sentence_owner = np.repeat(np.arange(len(self.passages)), counts)
+        # The sentences of passage i are rows first_sentence[i]:first_sentence[i + 1].
+        self.first_sentence = snapshot.first_sentence
+        self.sentence_owner = snapshot.sentence_owner()
 
     @classmethod
     def open(cls, settings: Settings, encoders: Encoders) -> Retriever:
@@ -65,11 +52,9 @@ class Retriever:
         return vector
 
     def score(self, question: str, filters: Filters | None = None, vector: np.ndarray | None = None) -> Scores:
-        """Every passage's cosine to ``question`` and (when first asked for) its BM25 score, for ranking
-        as often as needed without scoring again."""
+        """The question's candidates, searched when first needed and then ranked as often as needed."""
         query = self.encode(question) if vector is None else vector
-        similarity = self.matrix @ query if len(self.passages) else np.zeros(0, dtype=np.float32)
-        return Scores(question, query, similarity, self.allowed(filters or Filters()), self.lexical)
+        return Scores(question, query, self.allowed(filters or Filters()), self)
 
     def search(self, question: str, k: int = 20, mode: str = "hybrid", filters: Filters | None = None,
                vector: np.ndarray | None = None) -> list[Hit]:
@@ -91,99 +76,109 @@ class Retriever:
 
     def rank(self, scores: Scores, k: int, mode: str = "hybrid") -> list[Hit]:
         """The ``k`` best passages under ``scores`` by ``mode`` (see ``search``)."""
-        allowed, similarity = scores.allowed, scores.similarity
         if mode == "dense":
-            score = similarity.astype(np.float64)
-        elif mode == "bm25":
-            score = scores.bm25.astype(np.float64)
+            found = scores.dense_top(k)
+            similarity = found.scores
         else:
-            score = rrf(similarity, scores.bm25, allowed, self.settings.rrf_k, self.settings.bm25_weight)
-        if allowed is not self._everything:
-            score = np.where(allowed, score, -np.inf)
-        order = _top(score, min(k, int(allowed.sum())))
-        return [Hit(self.passages[i], self.sources[self.passages[i].source_id], float(score[i]), float(similarity[i]))
-                for i in order if mode != "bm25" or score[i] > 0]
+            found = scores.bm25_top(k) if mode == "bm25" else \
+                rrf(scores.dense, scores.bm25, self.settings.rrf_k, self.settings.bm25_weight).head(k)
+            similarity = scores.similarity(found.rows)
+        return [self._hit(int(i), float(s), float(c)) for i, s, c in zip(found.rows, found.scores, similarity)]
+
+    def _hit(self, row: int, score: float, similarity: float) -> Hit:
+        p = self.passages[row]
+        return Hit(p, self.sources[p.source_id], score, similarity)
 
     def lexical_search(self, text: str | Sequence[str], k: int = 10) -> list[Hit]:
         """The ``k`` best BM25 passages for ``text`` (or its tokens), without encoding it (``similarity`` is 0)."""
-        score = self.lexical.scores(text)
-        order = _top(score, k)
-        return [Hit(self.passages[i], self.sources[self.passages[i].source_id], float(score[i]), 0.0)
-                for i in order if score[i] > 0]
+        found = self.backend.bm25(self.lexical.terms(text) if isinstance(text, str) else text, k)
+        return [self._hit(int(i), float(s), 0.0) for i, s in zip(found.rows, found.scores)]
 
     def sentences(self, scores: Scores, n: int) -> np.ndarray:
         """Rows of the ``n`` sentences nearest the question of ``scores`` (in its allowed sources), best first."""
-        if not len(self.sentence_vectors):
-            return np.zeros(0, dtype=np.int64)
-        score = (self.sentence_vectors @ scores.vector).astype(np.float64)
-        allowed = scores.allowed
-        if allowed is not self._everything:
-            score = np.where(allowed[self.sentence_owner], score, -np.inf)
-        rows = _top(score, min(n, len(score)))
-        kept: np.ndarray = rows[np.isfinite(score[rows])]
-        return kept
+        near = np.union1d(scores.dense.rows, scores.bm25.rows)
+        return self.backend.sentences(scores.vector, n, scores.allowed, near).rows
+
+    def sentence_cosine(self, vector: np.ndarray, rows: Sequence[int]) -> np.ndarray:
+        """The cosine of sentences ``rows`` to ``vector``."""
+        return self.backend.sentence_cosine(vector, np.asarray(rows, dtype=np.int64))
 
     def sentence_rows(self, passage: Passage) -> range:
-        """The rows of ``passage``'s sentences in ``sentence_vectors``."""
+        """The rows of ``passage``'s sentences."""
         i = self.row_of[passage.id]
         return range(int(self.first_sentence[i]), int(self.first_sentence[i + 1]))
 
     def hit(self, row: int, scores: Scores) -> Hit:
         """Passage ``row`` as a hit scored by its cosine to the question of ``scores``."""
-        p, similarity = self.passages[row], float(scores.similarity[row])
-        return Hit(p, self.sources[p.source_id], similarity, similarity)
+        similarity = float(scores.similarity(np.array([row]))[0])
+        return self._hit(row, similarity, similarity)
 
-    def allowed(self, filters: Filters) -> np.ndarray:
-        """Which passages ``filters`` let through (the same array object for no filters)."""
+    def allowed(self, filters: Filters) -> Allowed | None:
+        """Which passages ``filters`` let through (None: every one)."""
         if filters == Filters():
-            return self._everything
+            return None
         ok = [sid for sid, s in self.sources.items() if _passes(s, filters)]
         unknown = set(filters.sources) - set(self.sources)
         if unknown:
             raise AssistantError(f"no such source: {', '.join(sorted(unknown))}; see `assistant sources`")
-        return np.isin(self._source_of, ok) if len(self._source_of) else np.zeros(0, dtype=bool)
+        mask = np.isin(self._source_of, ok) if len(self._source_of) else np.zeros(0, dtype=bool)
+        return Allowed(filters, mask)
 
 
 class Scores:
-    """One question's scores over every passage: cosine now, BM25 computed once when first needed."""
+    """One question's candidates: its dense and BM25 top ``settings.fusion_depth`` (default: the backend's
+    depth), each searched once when first needed, and cosines of other passages on demand."""
 
-    def __init__(self, question: str, vector: np.ndarray, similarity: np.ndarray, allowed: np.ndarray,
-                 lex: lexical.Lexical) -> None:
-        self.question, self.vector, self.similarity, self.allowed = question, vector, similarity, allowed
-        self._lexical = lex
-        self._bm25: np.ndarray | None = None
+    def __init__(self, question: str, vector: np.ndarray, allowed: Allowed | None, retriever: Retriever) -> None:
+        self.question, self.vector, self.allowed = question, vector, allowed
+        self._retriever = retriever
+        self._depth = retriever.settings.fusion_depth or retriever.backend.depth
+        self._dense: Candidates | None = None
+        self._bm25: Candidates | None = None
 
     @property
-    def bm25(self) -> np.ndarray:
+    def dense(self) -> Candidates:
+        """The nearest passages by cosine, best first."""
+        if self._dense is None:
+            self._dense = self._retriever.backend.dense(self.vector, self._depth, self.allowed)
+        return self._dense
+
+    @property
+    def bm25(self) -> Candidates:
+        """The passages with the highest BM25 scores (all > 0), best first."""
         if self._bm25 is None:
-            self._bm25 = self._lexical.scores(self.question)
+            self._bm25 = self._retriever.backend.bm25(self._retriever.lexical.terms(self.question), self._depth,
+                                                      self.allowed)
         return self._bm25
 
+    def dense_top(self, k: int) -> Candidates:
+        """The ``k`` nearest passages (searched again only when ``k`` is over the depth)."""
+        return self.dense.head(k) if k <= self._depth else self._retriever.backend.dense(self.vector, k, self.allowed)
 
-def rrf(dense: np.ndarray, bm25: np.ndarray, allowed: np.ndarray, c: int, bm25_weight: float) -> np.ndarray:
-    """Weighted reciprocal rank fusion: dense 1 / (c + rank) plus BM25 ``bm25_weight`` / (c + rank).
+    def bm25_top(self, k: int) -> Candidates:
+        """The ``k`` best BM25 passages (searched again only when ``k`` is over the depth)."""
+        if k <= self._depth:
+            return self.bm25.head(k)
+        return self._retriever.backend.bm25(self._retriever.lexical.terms(self.question), k, self.allowed)
 
-    Ranks count ``allowed`` passages only, and BM25 ranks only passages that share a term with the
-    question; ties keep index order. Only the passages each ranking ranks are sorted.
+    def similarity(self, rows: np.ndarray) -> np.ndarray:
+        """The cosine of passages ``rows`` to the question."""
+        return self._retriever.backend.cosine(self.vector, np.asarray(rows, dtype=np.int64))
+
+
+def rrf(dense: Candidates, bm25: Candidates, c: int, bm25_weight: float) -> Candidates:
+    """Weighted reciprocal rank fusion over the union of two candidate lists, best first (ties in row order).
+
+    A passage scores 1 / (c + its dense rank) plus ``bm25_weight`` / (c + its BM25 rank), counting
+    only the lists it is in. With lists that hold every allowed passage (BM25: every one sharing a
+    term with the question) this is the fusion of the full rankings.
     """
-    fused = np.zeros(len(dense), dtype=np.float64)
-    for weight, scores, mask in ((1.0, dense, allowed), (bm25_weight, bm25, allowed & (bm25 > 0))):
-        ranked = np.flatnonzero(mask)
-        order = ranked[np.argsort(-scores[ranked], kind="stable")]
-        fused[order] += weight / (c + np.arange(1, len(order) + 1, dtype=np.float64))
-    return fused
-
-
-def _top(score: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the ``k`` highest scores, best first, ties in index order; O(n) rather than a full sort."""
-    if k >= len(score):
-        return np.argsort(-score, kind="stable")
-    if k <= 0:
-        return np.zeros(0, dtype=np.int64)
-    kth = score[np.argpartition(-score, k - 1)[k - 1]]
-    above = np.flatnonzero(score > kth)
-    chosen = np.concatenate([above, np.flatnonzero(score == kth)[: k - len(above)]])
-    return chosen[np.lexsort((chosen, -score[chosen]))]
+    rows = np.union1d(dense.rows, bm25.rows)
+    fused = np.zeros(len(rows), dtype=np.float64)
+    for weight, ranked in ((1.0, dense.rows), (bm25_weight, bm25.rows)):
+        fused[np.searchsorted(rows, ranked)] += weight / (c + np.arange(1, len(ranked) + 1, dtype=np.float64))
+    order = np.lexsort((rows, -fused))
+    return Candidates(rows[order], fused[order])
 
 
 def _passes(source: SourceInfo, f: Filters) -> bool:

@@ -26,12 +26,14 @@ from typing import Any
 
 import numpy as np
 
-from ..config import Settings
+from ..config import DENSE_INDEXES, VECTOR_FORMATS, Settings
 from ..errors import IndexBusyError, IndexCorruptError, IndexMissingError
 from ..types import Passage
 from . import lexical
+from .search.vectors import Sentences, build_index, save_sentences
 
-FORMAT_VERSION = 3  # 2: typed manifest with per-file sizes and sha256; 3: a vector per sentence
+# 2: typed manifest with per-file sizes and sha256; 3: a vector per sentence; 4: how vectors are searched and stored
+FORMAT_VERSION = 4
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 PASSAGES = "passages.jsonl"
@@ -56,6 +58,24 @@ class ChunkerInfo:
 
     version: int
     max_chars: int
+
+
+@dataclass(frozen=True, slots=True)
+class SearchInfo:
+    """How the vectors are searched and stored (see ``search/vectors.py``).
+
+    ``dense``: ``flat`` (exact) or ``hnsw`` (approximate, ``hnsw_m`` neighbours per node);
+    ``vectors``: ``float32``, ``float16`` or ``int8`` (scalar quantised), for passages and sentences.
+    """
+
+    dense: str = "flat"
+    vectors: str = "float32"
+    hnsw_m: int = 0  # 0 for flat
+
+    @classmethod
+    def of(cls, settings: Settings) -> SearchInfo:
+        """What ``settings`` would build."""
+        return cls(settings.dense_index, settings.vectors, settings.hnsw_m if settings.dense_index == "hnsw" else 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,13 +104,14 @@ class FileEntry:
 class Manifest:
     """What a generation holds: written last, read first (``manifest.json``).
 
-    ``generation``, ``passages`` and ``files`` are filled in by :func:`write_index`.
+    ``search``, ``generation``, ``passages`` and ``files`` are filled in by :func:`write_index`.
     """
 
     model: ModelInfo
     chunker: ChunkerInfo
     built: str  # UTC time of the update, ISO 8601
     sources: Mapping[str, SourceEntry]
+    search: SearchInfo = SearchInfo()
     generation: int = 0
     passages: int = 0
     files: Mapping[str, FileEntry] = field(default_factory=dict)
@@ -100,7 +121,7 @@ class Manifest:
         """The manifest as written to disk (``counts`` holds the numbers of sources and passages)."""
         data: dict[str, Any] = {
             "format": self.format, "generation": self.generation, "model": asdict(self.model),
-            "chunker": asdict(self.chunker), "built": self.built,
+            "chunker": asdict(self.chunker), "search": asdict(self.search), "built": self.built,
             "counts": {"sources": len(self.sources), "passages": self.passages},
             "sources": {sid: asdict(e) for sid, e in self.sources.items()},
             "files": {name: asdict(f) for name, f in self.files.items()},
@@ -130,6 +151,8 @@ class Manifest:
                                 _str(data["model"]["backend"])),
                 chunker=ChunkerInfo(_int(data["chunker"]["version"]), _int(data["chunker"]["max_chars"])),
                 built=_str(data["built"]),
+                search=SearchInfo(_str(data["search"]["dense"]), _str(data["search"]["vectors"]),
+                                  _int(data["search"]["hnsw_m"])),
                 sources={_str(sid): _source_entry(e) for sid, e in _dict(data["sources"]).items()},
                 generation=_int(data["generation"]),
                 passages=_int(counts["passages"]),
@@ -137,6 +160,9 @@ class Manifest:
             )
         except (KeyError, TypeError, ValueError, AttributeError):
             raise IndexCorruptError(f"index manifest has missing or malformed fields; {_REBUILD}") from None
+        search = manifest.search
+        if search.dense not in DENSE_INDEXES or search.vectors not in VECTOR_FORMATS or search.hnsw_m < 0:
+            raise IndexCorruptError(f"index manifest names an unknown search index {search}; {_REBUILD}")
         if listed != len(manifest.sources) or \
                 sum(e.passages for e in manifest.sources.values()) != manifest.passages:
             raise IndexCorruptError(f"index manifest disagrees with itself on its counts; {_REBUILD}")
@@ -179,14 +205,20 @@ class Snapshot:
     path: Path
     manifest: Manifest
     passages: list[Passage]
-    vectors: Any  # a faiss.Index holding one normalised vector per passage, same order
-    sentence_vectors: np.ndarray  # (sentences, dim): every passage's sentences, passage by passage
+    vectors: Any  # a faiss.Index holding one normalised vector per passage, same order (see search/vectors.py)
+    sentence_vectors: Sentences  # (sentences, dim): every passage's sentences, passage by passage
+    first_sentence: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
 
     def dense_matrix(self) -> np.ndarray:
         """All vectors as an ``(n, dim)`` float32 array (row i belongs to ``passages[i]``)."""
         if self.vectors.ntotal == 0:
             return np.empty((0, self.vectors.d), dtype=np.float32)
         return np.asarray(self.vectors.reconstruct_n(0, self.vectors.ntotal), dtype=np.float32)
+
+    def sentence_owner(self) -> np.ndarray:
+        """The passage row of each sentence row (the sentences of passage i are rows
+        ``first_sentence[i]:first_sentence[i + 1]``)."""
+        return np.repeat(np.arange(len(self.passages)), np.diff(self.first_sentence))
 
 
 def current_path(settings: Settings) -> Path | None:
@@ -224,10 +256,12 @@ def load(settings: Settings) -> Snapshot:
     vectors = _read_vectors(path / VECTORS)
     if not len(passages) == vectors.ntotal == manifest.passages:
         raise IndexCorruptError(f"index files disagree on the number of passages; {_REBUILD}")
-    sentence_vectors = _read_sentence_vectors(path / SENTENCES)
-    if sentence_vectors.shape != (sum(len(p.sentences) for p in passages), manifest.model.dim):
+    sentence_vectors = Sentences(path, SENTENCES, manifest.search.vectors)
+    first = np.concatenate([[0], np.cumsum([len(p.sentences) for p in passages])]).astype(np.int64)
+    if sentence_vectors.shape != (int(first[-1]), manifest.model.dim) or \
+            (sentence_vectors.scales is not None and sentence_vectors.scales.shape != (int(first[-1]),)):
         raise IndexCorruptError(f"index files disagree on the number of sentences; {_REBUILD}")
-    return Snapshot(path, manifest, passages, vectors, sentence_vectors)
+    return Snapshot(path, manifest, passages, vectors, sentence_vectors, first)
 
 
 def check_files(path: Path, manifest: Manifest) -> None:
@@ -288,6 +322,7 @@ def write_index(settings: Settings, manifest: Manifest, passages: Sequence[Passa
     """
     import faiss
 
+    search = SearchInfo.of(settings)
     index_dir = settings.index_dir
     index_dir.mkdir(parents=True, exist_ok=True)
     generation = _next_generation(index_dir)
@@ -299,15 +334,16 @@ def write_index(settings: Settings, manifest: Manifest, passages: Sequence[Passa
         for p in passages:
             out.write(json.dumps(asdict(p), ensure_ascii=False) + "\n")
     dim = manifest.model.dim
-    flat = faiss.IndexFlatIP(dim)
-    for block in _blocks(vectors, dim):
-        flat.add(block)
-    faiss.write_index(flat, str(tmp / VECTORS))
-    _save_rows(tmp / SENTENCES, _blocks(sentence_vectors, dim), dim)
+    faiss.write_index(_vector_index(_blocks(vectors, dim), dim, search), str(tmp / VECTORS))
+    sentences = _blocks(sentence_vectors, dim)
+    if search.vectors == "float32":
+        _save_rows(tmp / SENTENCES, sentences, dim)
+    else:
+        save_sentences(tmp, SENTENCES, _joined(sentences, dim), search.vectors, dim)
     lexical.build([p.text for p in passages], tmp / lexical.FOLDER)
     files = {f.relative_to(tmp).as_posix(): FileEntry(f.stat().st_size, _sha256(f))
              for f in sorted(tmp.rglob("*")) if f.is_file()}
-    full = replace(manifest, generation=generation, passages=len(passages), files=files, format=FORMAT_VERSION)
+    full = replace(manifest, search=search, generation=generation, passages=len(passages), files=files, format=FORMAT_VERSION)
     (tmp / MANIFEST).write_text(full.to_json(), encoding="utf-8")
     _fsync_tree(tmp)
     os.replace(tmp, index_dir / name)
@@ -322,6 +358,22 @@ def _blocks(rows: np.ndarray | Sequence[np.ndarray], dim: int) -> list[np.ndarra
     blocks = [rows] if isinstance(rows, np.ndarray) else list(rows)
     out = [np.ascontiguousarray(b, dtype=np.float32).reshape(-1, dim) for b in blocks]
     return [b for b in out if len(b)]
+
+
+def _vector_index(blocks: list[np.ndarray], dim: int, search: SearchInfo) -> Any:
+    """The generation's FAISS index; the default exact float32 one is filled block by block (no joined copy)."""
+    import faiss
+
+    if search.dense == "flat" and search.vectors == "float32":
+        index = faiss.IndexFlatIP(dim)
+        for block in blocks:
+            index.add(block)
+        return index
+    return build_index(_joined(blocks, dim), search.dense, search.vectors, search.hnsw_m)
+
+
+def _joined(blocks: list[np.ndarray], dim: int) -> np.ndarray:
+    return np.concatenate(blocks) if blocks else np.empty((0, dim), dtype=np.float32)
 
 
 def _save_rows(path: Path, blocks: list[np.ndarray], dim: int) -> None:
@@ -383,16 +435,6 @@ def _read_vectors(path: Path) -> Any:
         return faiss.read_index(str(path))
     except RuntimeError:
         raise IndexCorruptError(f"index file {VECTORS} is unreadable; {_REBUILD}") from None
-
-
-def _read_sentence_vectors(path: Path) -> np.ndarray:
-    try:
-        matrix = np.load(path, allow_pickle=False)
-    except (OSError, ValueError):
-        raise IndexCorruptError(f"index file {SENTENCES} is unreadable; {_REBUILD}") from None
-    if matrix.ndim != 2 or matrix.dtype != np.float32:
-        raise IndexCorruptError(f"index file {SENTENCES} is not a float32 matrix; {_REBUILD}")
-    return np.asarray(matrix)
 
 
 def _next_generation(index_dir: Path) -> int:

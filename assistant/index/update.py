@@ -84,11 +84,11 @@ def make_plan(archive: dict[str, tuple[Path, str]], manifest: Manifest | None, s
     """Compare the archive with an index manifest (None: no usable index, all new).
 
     ``backend`` is what would embed passages now: a change of it, or of the chunker, makes
-    every article's passages anew.
+    every article's passages anew (another search index or vector format too, reusing the vectors).
     """
     indexed = manifest.sources if manifest is not None else {}
     same_recipe = (manifest is not None and manifest.chunker == chunker_info(settings)
-                   and manifest.model.backend == backend)
+                   and manifest.model.backend == backend and manifest.search == store.SearchInfo.of(settings))
     new, changed, unchanged = [], [], []
     for sid, (_, sha) in sorted(archive.items()):
         if sid not in indexed:

@@ -1,0 +1,113 @@
+"""Search backends: the exact one against brute force, HNSW and compact vectors against the exact one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant.config import Settings
+from assistant.index import lexical, store
+from assistant.index.search import Allowed, Filters, open_backend
+from assistant.session import Assistant
+from assistant.types import Passage
+from conftest import HashEncoder
+
+WORDS = "care review council children report foster review budget court school family plan".split()
+
+
+def _build(tmp_path: Path, n: int = 3000, **search: object) -> tuple[Settings, store.Snapshot, np.ndarray, np.ndarray]:
+    """An index of ``n`` passages of two sentences each: clustered vectors, texts from a small vocabulary."""
+    rng = np.random.default_rng(7)
+    centres = rng.normal(size=(30, 48)).astype(np.float32)
+    vectors = centres[rng.integers(0, 30, n)] + rng.normal(0, 0.35, (n, 48)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    sentences = np.repeat(vectors, 2, axis=0) + rng.normal(0, 0.1, (2 * n, 48)).astype(np.float32)
+    sentences /= np.linalg.norm(sentences, axis=1, keepdims=True)
+    passages = []
+    for i in range(n):
+        text = " ".join(rng.choice(WORDS, 6)) + f" p{i}. " + " ".join(rng.choice(WORDS, 5)) + "."
+        cut = text.index(". ") + 1
+        passages.append(Passage(f"s{i % 100}#{i}", f"s{i % 100}", text, 0, len(text), ((0, cut), (cut + 1, len(text)))))
+    settings = Settings(root=tmp_path, model="m", **search)  # type: ignore[arg-type]
+    sources = {f"s{j}": store.SourceEntry(f"s{j}", "", n // 100, f"s{j}") for j in range(100)}
+    manifest = store.Manifest(store.ModelInfo("m", 48, "custom"), store.ChunkerInfo(0, 0), "", sources)
+    store.write_index(settings, manifest, passages, vectors, sentences)
+    return settings, store.load(settings), vectors, sentences
+
+
+def _backend(settings: Settings, snapshot: store.Snapshot):  # type: ignore[no-untyped-def]
+    return open_backend(settings, snapshot, lexical.Lexical(snapshot.path / lexical.FOLDER))
+
+
+def _allowed(n: int, sources: set[int]) -> Allowed:
+    return Allowed(Filters(sources=tuple(f"s{j}" for j in sorted(sources))), np.isin(np.arange(n) % 100, list(sources)))
+
+
+def test_the_exact_backend_gives_what_scoring_every_passage_gives(tmp_path: Path) -> None:
+    settings, snapshot, vectors, sentences = _build(tmp_path)
+    backend = _backend(settings, snapshot)
+    rng = np.random.default_rng(1)
+    allowed = _allowed(len(vectors), {3, 50, 51})
+    for q in vectors[rng.integers(0, len(vectors), 10)] + 0.1:
+        q = (q / np.linalg.norm(q)).astype(np.float32)
+        full = vectors @ q
+        assert backend.dense(q, 20).rows.tolist() == np.argsort(-full, kind="stable")[:20].tolist()
+        masked = np.where(allowed.mask, full, -np.inf)
+        assert backend.dense(q, 20, allowed).rows.tolist() == np.argsort(-masked, kind="stable")[:20].tolist()
+        rows = rng.integers(0, len(vectors), 7)
+        assert np.array_equal(backend.cosine(q, rows), backend.dense(q, len(vectors)).scores[
+            np.argsort(backend.dense(q, len(vectors)).rows)][rows])
+        near = backend.sentences(q, 10, allowed)
+        expected = np.argsort(-np.where(allowed.mask[np.arange(2 * len(vectors)) // 2], sentences @ q, -np.inf),
+                              kind="stable")[:10]
+        assert near.rows.tolist() == expected.tolist()
+    score = lexical.Lexical(snapshot.path / lexical.FOLDER).scores(["council", "foster"])
+    found = backend.bm25(["council", "foster"], 15, allowed)
+    expected = [i for i in np.argsort(-np.where(allowed.mask, score, -np.inf), kind="stable")[:15] if score[i] > 0]
+    assert found.rows.tolist() == expected and np.all(found.scores > 0)
+
+
+@pytest.mark.parametrize(("dense", "vectors"), [("hnsw", "float32"), ("hnsw", "int8"), ("flat", "float16"),
+                                                 ("flat", "int8"), ("hnsw", "float16")])
+def test_approximate_and_compact_indexes_find_what_exact_search_finds(tmp_path: Path, dense: str, vectors: str) -> None:
+    settings, snapshot, matrix, sentences = _build(tmp_path, dense_index=dense, vectors=vectors)
+    assert snapshot.manifest.search == store.SearchInfo(dense, vectors, 32 if dense == "hnsw" else 0)
+    backend = _backend(settings, snapshot)
+    rng = np.random.default_rng(2)
+    recall, big = [], _allowed(len(matrix), set(range(60)))
+    for q in matrix[rng.integers(0, len(matrix), 30)]:
+        exact = set(np.argsort(-(matrix @ q))[:10].tolist())
+        recall.append(len(exact & set(backend.dense(q, 10).rows.tolist())) / 10)
+        rows = rng.integers(0, len(matrix), 5)
+        assert np.allclose(backend.cosine(q, rows), matrix[rows] @ q, atol=0.02)
+        assert np.allclose(backend.sentence_cosine(q, rows), sentences[rows] @ q, atol=0.02)
+        for allowed in (_allowed(len(matrix), {5, 9}), big):  # the first is searched exactly, the second in the graph
+            found = backend.dense(q, 10, allowed).rows
+            assert len(found) == 10 and allowed.mask[found].all()
+    assert np.mean(recall) >= 0.95
+
+
+def test_hnsw_looks_for_sentences_among_the_candidate_passages(tmp_path: Path) -> None:
+    settings, snapshot, matrix, sentences = _build(tmp_path, dense_index="hnsw")
+    backend = _backend(settings, snapshot)
+    q = matrix[10]
+    near = np.array([4, 10, 2000])
+    found = backend.sentences(q, 3, None, near)
+    assert set(found.rows.tolist()) <= {8, 9, 20, 21, 4000, 4001}
+    assert found.rows.tolist() == sorted([8, 9, 20, 21, 4000, 4001], key=lambda r: -float(sentences[r] @ q))[:3]
+
+
+def test_another_search_index_is_built_from_the_stored_vectors_without_embedding(archive: Settings,
+                                                                                 encoder: HashEncoder) -> None:
+    exact = Assistant(archive, encoder)
+    exact.update()
+    before = exact.ask("How many Section 47 enquiries were there?")
+    embedded = encoder.encoded
+    approximate = Assistant(archive.replace(dense_index="hnsw", vectors="float16"), encoder)
+    report = approximate.update()
+    assert report.embedded == 0 and report.sentences_embedded == 0 and encoder.encoded == embedded
+    assert store.load(archive).manifest.search == store.SearchInfo("hnsw", "float16", 32)
+    after = approximate.ask("How many Section 47 enquiries were there?")
+    assert [c.quote for c in after.citations] == [c.quote for c in before.citations] and before.citations

@@ -53,6 +53,8 @@ def open_stores(retriever: Retriever, folder: Path, depth: int, edge_only: bool 
               "edge": QdrantStore(EdgeTransport(folder / "edge"), exact=True, depth=depth)}
     if edge_only:  # local mode scans sparse vectors in Python: minutes on SciFact
         stores.pop("client-local").transport.close()
+    if edge_only:  # local mode scans sparse vectors in Python: minutes on SciFact
+        stores.pop("client-local").transport.close()
     for name, s in stores.items():
         t0 = time.perf_counter()
         report = s.sync(key, snap.passages, snap.dense_matrix(), snap.manifest.sources)
@@ -155,6 +157,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--beir", type=Path, default=ROOT.parent / "shared" / "benchmarks" / "scifact")
     parser.add_argument("--depth", type=int, default=100, help="each ranking's depth in a fused search")
+    parser.add_argument("--edge-only", action="store_true", help="skip qdrant-client local mode")
     parser.add_argument("--edge-only", action="store_true", help="skip qdrant-client local mode")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "qdrant_parity.json")
     args = parser.parse_args()

@@ -67,12 +67,15 @@ def write_files(folder: Path, count: int, seed: int = 0) -> None:
         (folder / f"article-{k:05d}.txt").write_text(text, encoding="utf-8")
 
 
-def run(args: list[str], kill_after: float | None = None) -> dict[str, Any]:
-    """One fresh `assistant` process: its wall time, peak RSS, exit status and JSON output."""
+def run(args: list[str], kill_after: float | None = None, root: Path | None = None) -> dict[str, Any]:
+    """One fresh `assistant` process: its wall time, peak RSS, exit status and JSON output; with
+    ``kill_after``, killed that many seconds after its first commit (``root``/index/CURRENT appears)."""
     start = time.perf_counter()
     with tempfile.TemporaryFile() as out:
         child = subprocess.Popen([*ASSISTANT, *args], stdout=out, stderr=subprocess.DEVNULL)
-        if kill_after is not None:
+        if kill_after is not None and root is not None:
+            while not (root / "index" / "CURRENT").exists() and child.poll() is None:
+                time.sleep(0.05)
             time.sleep(kill_after)
             child.kill()  # SIGKILL
         _, status, usage = os.wait4(child.pid, 0)
@@ -167,13 +170,14 @@ def kill_and_resume(base: Path, model: Path, count: int, full_seconds: float, se
 
     files = base / f"files-{count}"
     root = project(base, f"killed-{count}", model)
-    at = random.Random(seed).uniform(0.2, 0.9) * full_seconds
-    killed = run(["--root", str(root), "add", str(files), "--json"], kill_after=at)
+    # A random moment after the first commit (before it, nothing is committed and nothing to prove).
+    at = random.Random(seed).uniform(0.0, 0.2) * full_seconds
+    killed = run(["--root", str(root), "add", str(files), "--json"], kill_after=at, root=root)
     snap = store.load_or_none(Settings(root=root))
     committed = snap.manifest.passages if snap else 0
     resumed = run(["--root", str(root), "add", str(files), "--json"])
     index = resumed["json"]["index"]
-    return {"files": count, "killed_after_s": at, "killed_returncode": killed["returncode"],
+    return {"files": count, "killed_after_first_commit_s": at, "killed_returncode": killed["returncode"],
             "committed_passages": committed, "committed_sources": len(snap.manifest.sources) if snap else 0,
             "resume_embedded": index["embedded"], "resume_reused": index["reused"], "passages": index["passages"],
             "committed_embedded_again": committed - index["reused"], "resume_seconds": resumed["seconds"]}
@@ -188,13 +192,33 @@ def workers(model: Path, texts: list[str]) -> dict[str, float]:
     return {name: max(values) for name, values in rates.items()}
 
 
+def resume_only(count: int, full_seconds: float, seed: int) -> None:
+    from assistant.config import Settings
+    from assistant.session import Assistant
+
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+        base = Path(tmp)
+        template = Settings(root=base / "template")
+        Assistant(template).encoders.ensure_export()
+        write_files(base / f"files-{count}", count)
+        report = {"date": time.strftime("%Y-%m-%d"), "seed": seed,
+                  "kill": kill_and_resume(base, template.index_dir / "model", count, full_seconds, seed)}
+    print(report)
+    (ROOT / "benchmarks" / "results" / "ingest-resume.json").write_text(json.dumps(report, indent=2) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--floor-passages", type=int, default=3000)
     parser.add_argument("--worker-passages", type=int, default=600)
     parser.add_argument("--seed", type=int, default=int(time.time()))
+    parser.add_argument("--resume-only", type=float, metavar="SECONDS",
+                        help="Only kill and resume the first size; SECONDS: its import time in a full run.")
     args = parser.parse_args()
+    if args.resume_only:
+        resume_only(args.sizes[0], args.resume_only, args.seed)
+        return
 
     from assistant.config import Settings
     from assistant.session import Assistant
@@ -213,7 +237,7 @@ def main() -> None:
                   f"({row['floor_passages_per_s']:.1f}), peak RSS {row['peak_rss_mb']:.0f} MB", flush=True)
         small = report["imports"][0]
         report["kill"] = kill_and_resume(base, model, small["files"], small["seconds"], args.seed)
-        print(f"killed after {report['kill']['killed_after_s']:.0f} s with {report['kill']['committed_passages']} "
+        print(f"killed {report['kill']['killed_after_first_commit_s']:.0f} s after the first commit, with {report['kill']['committed_passages']} "
               f"passages committed; resumed: {report['kill']['committed_embedded_again']} of them embedded again",
               flush=True)
         texts = sample(base / f"killed-{small['files']}", args.worker_passages)

@@ -211,17 +211,19 @@ def _index_batch(batch: Sequence[str], archive: dict[str, tuple[Path, str]], set
                 generation.put(sid, old.piece(sid))
             continue
         made[sid] = (_entry(source, settings, sha, len(passages)), [(p, *old.vectors_for(p.text)) for p in passages])
-    # Passages and sentences in one call: sorted by length together, batches pad less.
     texts = [p.text for _, kept in made.values() for p, vec, _ in kept if vec is None]
-    texts += [p.text[a - p.start : b - p.start] for _, kept in made.values() for p, vec, _ in kept if vec is None
-              for a, b in p.sentences]
-    step = len(batch) / max(len(texts), 1)
-    vectors = encode_batches(encoder, texts, settings.batch_size, advance=lambda n: bar.update(n * step))
+    sentences = [p.text[a - p.start : b - p.start] for _, kept in made.values() for p, vec, _ in kept if vec is None
+                 for a, b in p.sentences]
+    step = len(batch) / max(len(texts) + len(sentences), 1)
+    # Passages apart from sentences, as a one-batch update always did: int8 vectors depend a little on
+    # what else is in their encoding batch, and a passage's vector should not depend on sentences.
+    vectors, sentence_rows = (encode_batches(encoder, some, settings.batch_size, advance=lambda n: bar.update(n * step))
+                              for some in (texts, sentences))
     if not texts:
         bar.update(len(batch))
-    counts.passages += (done := sum(1 for _, kept in made.values() for _, vec, _ in kept if vec is None))
-    counts.sentences += len(texts) - done
-    rows, sentence_rows = iter(vectors[:done]), vectors[done:]
+    counts.passages += len(texts)
+    counts.sentences += len(sentences)
+    rows = iter(vectors)
     at = 0
     for sid, (entry, kept) in made.items():
         own, blocks = [], []

@@ -36,13 +36,21 @@ class HashEncoder:
         return out / np.linalg.norm(out, axis=1, keepdims=True)
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--store", default="faiss", choices=("faiss", "qdrant"),
+                     help="Search backend every test's settings use (qdrant: qdrant-client's local mode).")
+
+
 @pytest.fixture(autouse=True)
-def _isolate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def _isolate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     import os
 
     for key in list(os.environ):
         if key.startswith("ASSISTANT_"):
             monkeypatch.delenv(key)
+    store = request.config.getoption("--store")
+    if store != "faiss":
+        monkeypatch.setenv("ASSISTANT_STORE", store)  # for commands run through the CLI and from_env()
     monkeypatch.chdir(tmp_path)
 
 
@@ -52,8 +60,8 @@ def encoder() -> HashEncoder:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, encoder: HashEncoder) -> Settings:
-    return Settings(root=tmp_path, model=FAKE_MODEL, lock_timeout=0.5)
+def settings(tmp_path: Path, encoder: HashEncoder, request: pytest.FixtureRequest) -> Settings:
+    return Settings(root=tmp_path, model=FAKE_MODEL, lock_timeout=0.5, store=request.config.getoption("--store"))
 
 
 @pytest.fixture
@@ -85,7 +93,7 @@ def archive(settings: Settings, seed_paths: list[Path]) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def real_index(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def real_index(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Settings:
     """The five seeds archived with `assistant add` and indexed by `assistant index` with the real model, once per run.
 
     Never changed by a test: tests take a copy (``real_project`` or ``copy_project``).
@@ -105,7 +113,7 @@ def real_index(tmp_path_factory: pytest.TempPathFactory) -> Settings:
                  ["index", "--quiet"]):
         result = CliRunner().invoke(cli, ["--root", str(root), *args], env=env)
         assert result.exit_code == 0, result.output
-    return Settings(root=root)
+    return Settings(root=root, store=pytestconfig.getoption("--store"))
 
 
 def copy_project(settings: Settings, dest: Path) -> Settings:

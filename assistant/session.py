@@ -65,10 +65,16 @@ class Assistant:
         with self._lock:
             live = store.current_path(self.settings)
             if self._retriever is None or live != self._generation:
-                self._retriever = None  # an older generation is not needed any more
+                self.close()  # an older generation is not needed any more (a Qdrant folder admits one client)
                 self._retriever = Retriever.open(self.settings, self.encoders)
                 self._generation = live
             return self._retriever
+
+    def close(self) -> None:
+        """Let go of the loaded index's search backend; the next question loads it again."""
+        old, self._retriever = self._retriever, None
+        if old is not None:
+            old.close()
 
     def manifest(self) -> store.Manifest | None:
         """The manifest of the live index, or None when there is no usable one."""

@@ -291,3 +291,18 @@ def test_store_is_chosen_on_the_command_line(archive: Settings, tmp_path: Path) 
 
     chosen = from_env({"ASSISTANT_STORE": "qdrant", "ASSISTANT_QDRANT_URL": "http://127.0.0.1:6333"})
     assert (chosen.store, chosen.qdrant_url) == ("qdrant", "http://127.0.0.1:6333")
+
+
+def test_a_new_generation_reopens_the_local_qdrant_folder(archive: Settings, encoder: HashEncoder,
+                                                          tmp_path: Path) -> None:
+    # qdrant-client's local mode lets one client at a time open a folder: the assistant must let go of
+    # the old generation's client before it opens the new one.
+    assistant = Assistant(archive.replace(store="qdrant"), encoder)
+    assistant.update()
+    first = assistant.ask("How many Section 47 enquiries were there?")
+    extra = tmp_path / "extra.txt"
+    extra.write_text("Council budgets\n\nThe council set aside 4,200 places for foster carers in 2021.\n", "utf-8")
+    assistant.add([str(extra)])
+    second = assistant.ask("How many places were set aside for foster carers?")
+    assert first.citations and "4,200" in second.citations[0].quote
+    assistant.close()

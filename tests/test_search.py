@@ -104,6 +104,7 @@ def test_another_search_index_is_built_from_the_stored_vectors_without_embedding
     exact = Assistant(archive, encoder)
     exact.update()
     before = exact.ask("How many Section 47 enquiries were there?")
+    exact.close()  # with --store qdrant in local mode, one client at a time may open the collection's folder
     embedded = encoder.encoded
     approximate = Assistant(archive.replace(dense_index="hnsw", vectors="float16"), encoder)
     report = approximate.update()

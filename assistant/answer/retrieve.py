@@ -46,6 +46,10 @@ class Retriever:
         store.check_model(snapshot.manifest, encoders.name)
         return cls(settings, snapshot, encoders.query(snapshot.manifest.model.backend))
 
+    def close(self) -> None:
+        """Let go of the search backend (a Qdrant client and its folder lock); questions in flight may fail."""
+        self.backend.close()
+
     def encode(self, question: str) -> np.ndarray:
         """The question's vector (unit length)."""
         vector: np.ndarray = np.asarray(self.encoder.encode([question])[0], dtype=np.float32)

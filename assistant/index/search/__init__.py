@@ -100,6 +100,10 @@ class SearchBackend(Protocol):
         """The cosine of sentences ``rows`` to ``vector`` (float32, same order)."""
         ...
 
+    def close(self) -> None:
+        """Let go of what the backend holds outside the process's memory (a client, a folder lock)."""
+        ...
+
 
 def open_backend(settings: Settings, snapshot: store.Snapshot, lex: lexical.Lexical) -> SearchBackend:
     """The backend for ``snapshot``, as its manifest records it (``manifest.search``), or Qdrant's

@@ -39,6 +39,9 @@ class Embedded:
         self._lock = threading.Lock()
         self.depth = max(len(snapshot.passages), 1) if self.exact else DEPTH
 
+    def close(self) -> None:
+        """Nothing to let go of: the generation's files are read into memory or mapped."""
+
     @property
     def exact(self) -> bool:
         return self.matrix is not None or self.index.ntotal == 0

@@ -65,8 +65,11 @@ class Assistant:
         with self._lock:
             live = store.current_path(self.settings)
             if self._retriever is None or live != self._generation:
-                self.close()  # an older generation is not needed any more (a Qdrant folder admits one client)
-                self._retriever = Retriever.open(self.settings, self.encoders)
+                # The older generation is dropped, not closed: questions in flight may still use it. A Qdrant
+                # backend lends its connection to the next (a Qdrant folder admits one client).
+                previous = self._retriever if self.settings.store == "qdrant" else None
+                self._retriever = None
+                self._retriever = Retriever.open(self.settings, self.encoders, previous)
                 self._generation = live
             return self._retriever
 

@@ -306,3 +306,16 @@ def test_a_new_generation_reopens_the_local_qdrant_folder(archive: Settings, enc
     second = assistant.ask("How many places were set aside for foster carers?")
     assert first.citations and "4,200" in second.citations[0].quote
     assistant.close()
+
+
+def test_a_question_in_flight_survives_the_next_generation(transport: ClientTransport | EdgeTransport) -> None:
+    # Two stores on one connection, as an assistant reloading while a question is still being answered.
+    passages, vectors, sources = handmade()
+    old = QdrantStore(transport, exact=True)
+    old.sync("g1|m", passages, vectors, sources)
+    new = QdrantStore(transport, exact=True)
+    stranger = Passage("x#0", "x", "Another article entirely.", 0, 25)
+    new.sync("g2|m", [*passages[1:], stranger], np.vstack([vectors[1:], vectors[:1]]), {**sources, "x": sources["a0"]})
+    found = old.dense(vectors[0], 4)  # the new point is not old's to return; passage 0 is gone
+    assert found and all(0 < row < len(passages) for row, _ in found)
+    assert np.allclose(old.cosine(vectors[1], [0, 1]), [0.0, 1.0], atol=1e-5)

@@ -19,13 +19,14 @@ __all__ = ["MODES", "Filters", "Retriever", "Scores", "rrf"]
 class Retriever:
     """A loaded index with its query encoder and search backend: load once, search many times."""
 
-    def __init__(self, settings: Settings, snapshot: store.Snapshot, encoder: Encoder) -> None:
+    def __init__(self, settings: Settings, snapshot: store.Snapshot, encoder: Encoder,
+                 previous: SearchBackend | None = None) -> None:
         store.check_model(snapshot.manifest, encoder.name, encoder.dim)
         self.settings = settings
         self.snapshot = snapshot
         self.encoder = encoder
         self.lexical = lexical.Lexical(snapshot.path / lexical.FOLDER)
-        self.backend: SearchBackend = open_backend(settings, snapshot, self.lexical)
+        self.backend: SearchBackend = open_backend(settings, snapshot, self.lexical, previous)
         self.passages: list[Passage] = snapshot.passages
         self.sources = {sid: _info(sid, e) for sid, e in snapshot.manifest.sources.items()}
         self._source_of = np.array([p.source_id for p in self.passages], dtype=object)
@@ -35,8 +36,9 @@ class Retriever:
         self.sentence_owner = snapshot.sentence_owner()
 
     @classmethod
-    def open(cls, settings: Settings, encoders: Encoders) -> Retriever:
-        """Load the live index and the query encoder that matches its backend.
+    def open(cls, settings: Settings, encoders: Encoders, previous: Retriever | None = None) -> Retriever:
+        """Load the live index and the query encoder that matches its backend (``previous``, the retriever
+        of an older generation, lends its search backend's connection).
 
         Raises:
             IndexMissingError, IndexCorruptError: no usable index, or one built by another model.
@@ -44,10 +46,11 @@ class Retriever:
         snapshot = store.load(settings)
         # Checked before loading the model, so a mismatch fails fast.
         store.check_model(snapshot.manifest, encoders.name)
-        return cls(settings, snapshot, encoders.query(snapshot.manifest.model.backend))
+        return cls(settings, snapshot, encoders.query(snapshot.manifest.model.backend),
+                   previous.backend if previous is not None else None)
 
     def close(self) -> None:
-        """Let go of the search backend (a Qdrant client and its folder lock); questions in flight may fail."""
+        """Let go of the search backend (a Qdrant client and its folder lock)."""
         self.backend.close()
 
     def encode(self, question: str) -> np.ndarray:

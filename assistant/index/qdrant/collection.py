@@ -23,7 +23,7 @@ from ...types import Passage
 from .. import lexical
 from ..store import SourceEntry
 from . import bm25, plan
-from .plan import Found, Point, Transport
+from .plan import Point, Transport
 
 NAMESPACE = uuid.UUID("5b0f3a52-6d1e-4c43-9a57-1f8f4f1d2c60")  # point ids: uuid5 of the passage id
 STATE_ID = str(uuid.uuid5(NAMESPACE, "\0state"))
@@ -76,6 +76,7 @@ class QdrantStore:
         self.ids: list[str] = []  # point id of each row
         self.passages: Sequence[Passage] = ()
         self.row_of: dict[str, int] = {}
+        self.key = ""  # the generation synced last
 
     def sync(self, key: str, passages: Sequence[Passage], vectors: np.ndarray,
              sources: Mapping[str, SourceEntry]) -> SyncReport:
@@ -90,6 +91,7 @@ class QdrantStore:
         self.transport.create(int(vectors.shape[1]) if vectors.ndim == 2 else 0)
         self.passages, self.ids = passages, [point_id(p.id) for p in passages]
         self.row_of = {p.id: i for i, p in enumerate(passages)}
+        self.key = key
         state = self.transport.retrieve([STATE_ID], ["key"]).get(STATE_ID)
         if state is not None and state[0].get("key") == key:
             return SyncReport(current=True)
@@ -138,22 +140,26 @@ class QdrantStore:
             return np.zeros(0, dtype=np.float32)
         ids = [self.ids[r] for r in rows]
         found = self.transport.retrieve(ids, dense=True)
-        if len(found) != len(set(ids)):
+        if len(found) != len(set(ids)) and not self._moved_on():
             raise IndexCorruptError(_RESYNC)
-        matrix = np.stack([found[i][1] for i in ids])
-        result: np.ndarray = matrix @ np.asarray(vector, dtype=np.float32)
-        return result
+        query = np.asarray(vector, dtype=np.float32)
+        # A point the next generation took out counts as unrelated (cosine 0) for a question still in flight.
+        return np.array([np.dot(found[i][1], query) if i in found else 0.0 for i in ids], dtype=np.float32)
 
     def _run(self, query: plan.Plan, k: int) -> list[tuple[int, float]]:
         if k <= 0:
             return []
-        return in_index_order([(self._row(f), f.score) for f in self.transport.query(query, FIELDS)])[:k]
-
-    def _row(self, found: Found) -> int:
-        row = self.row_of.get(str(found.payload.get("passage")))
-        if row is None:
+        hits = [(self.row_of.get(str(f.payload.get("passage"))), f.score) for f in self.transport.query(query, FIELDS)]
+        known = [(row, score) for row, score in hits if row is not None]
+        if len(known) < len(hits) and not self._moved_on():
             raise IndexCorruptError(_RESYNC)
-        return row
+        return in_index_order(known)[:k]
+
+    def _moved_on(self) -> bool:
+        """Whether the collection now holds a later generation than this store's (synced by another
+        process or the next reload): its points are then unknown here without anything being wrong."""
+        state = self.transport.retrieve([STATE_ID], ["key"]).get(STATE_ID)
+        return state is not None and state[0].get("key") != self.key
 
 
 def in_index_order(hits: Sequence[tuple[int, float]]) -> list[tuple[int, float]]:

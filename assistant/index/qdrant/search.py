@@ -39,6 +39,11 @@ class QdrantBackend:
                                                    snapshot.manifest.sources)
         self.depth = DEPTH
 
+    @property
+    def transport(self) -> Transport:
+        """The connection to the collection (lent to the backend of the next generation)."""
+        return self.store.transport
+
     def dense(self, vector: np.ndarray, k: int, allowed: Allowed | None = None) -> Candidates:
         return _candidates(self.store.dense(vector, k, _where(allowed)))
 

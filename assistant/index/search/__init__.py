@@ -105,15 +105,17 @@ class SearchBackend(Protocol):
         ...
 
 
-def open_backend(settings: Settings, snapshot: store.Snapshot, lex: lexical.Lexical) -> SearchBackend:
+def open_backend(settings: Settings, snapshot: store.Snapshot, lex: lexical.Lexical,
+                 previous: SearchBackend | None = None) -> SearchBackend:
     """The backend for ``snapshot``, as its manifest records it (``manifest.search``), or Qdrant's
-    when ``settings.store`` says so."""
+    when ``settings.store`` says so. ``previous``, the backend of the generation before, lends its
+    connection: a Qdrant folder admits one client, and questions in flight may still be using it."""
     from .embedded import Embedded
 
     if settings.store == "qdrant":
         from ..qdrant.search import QdrantBackend
 
-        return QdrantBackend(settings, snapshot, lex)
+        return QdrantBackend(settings, snapshot, lex, previous.transport if isinstance(previous, QdrantBackend) else None)
 
     return Embedded(settings, snapshot, lex)
 

@@ -42,6 +42,10 @@ CACHE = Path("/tmp/assistant-scifact-vectors-onnx-int8.npy")  # made by benchmar
 
 
 def rss_mb() -> float:
+    """This process's peak RSS. Not ru_maxrss: that survives exec, so a child would report its parent's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -283,7 +287,7 @@ def main() -> None:
     parser.add_argument("--squad-questions", type=int, default=400)
     parser.add_argument("--fusion-depth", type=int, default=0, help="0: the backend's (every passage when exact)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/assistant-ann"))
-    parser.add_argument("--skip-build", action="store_true", help="reuse the index already in --work")
+    parser.add_argument("--skip-build", action="store_true", help="reuse the indexes already in --work")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
@@ -299,8 +303,9 @@ def main() -> None:
         report["faiss_ivf"] = faiss_choice(args.work)
     for variant in args.variants.split(","):
         dense, vectors = variant.split("/")
-        row = {} if variant == "flat/float32" else derive(args.work, dense, vectors, args.hnsw_m)
         root = args.work / f"{dense}-{vectors}"
+        built = variant == "flat/float32" or (args.skip_build and (root / "index" / "CURRENT").exists())
+        row = {} if built else derive(args.work, dense, vectors, args.hnsw_m)
         row["index_files_mb"] = sum(f.stat().st_size for f in root.rglob("gen-*/*") if f.is_file()) / 2**20
         row["vector_files_mb"] = sum(f.stat().st_size for f in root.glob("index/gen-*/*") if f.name in
                                      ("vectors.faiss", "sentences.npy", "sentence_scales.npy")) / 2**20

@@ -57,7 +57,8 @@ class Lexical:
     def __init__(self, folder: Path) -> None:
         import bm25s
 
-        self._bm25 = bm25s.BM25.load(str(folder))
+        # Memory-mapped: a question reads only its terms' postings, so the rest need not be resident.
+        self._bm25 = bm25s.BM25.load(str(folder), mmap=True)
         n_docs = max(int(self._bm25.scores.get("num_docs", 1)), 1)
         indptr = np.asarray(self._bm25.scores["indptr"])
         df = np.diff(indptr)  # documents holding each term (CSC columns are terms)

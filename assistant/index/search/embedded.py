@@ -113,9 +113,10 @@ class Embedded:
         if not len(self.sentence_vectors):
             return Candidates.empty()
         if self.info.dense == "hnsw" and near is not None:
-            passages = near if allowed is None else near[allowed.mask[near]]
-            rows = np.concatenate([np.arange(self.first_sentence[i], self.first_sentence[i + 1])
-                                   for i in np.sort(passages)] or [np.zeros(0, dtype=np.int64)])
+            passages = np.sort(near if allowed is None else near[allowed.mask[near]])
+            starts, counts = self.first_sentence[passages], np.diff(self.first_sentence)[passages]
+            # Each passage's sentence rows, start to end, one after the other.
+            rows = np.arange(int(counts.sum()), dtype=np.int64) + np.repeat(starts - (np.cumsum(counts) - counts), counts)
             found = best(self.sentence_cosine(vector, rows).astype(np.float64), k)
             return Candidates(rows[found.rows], found.scores)
         score = self._all_sentence_cosines(vector).astype(np.float64)

@@ -37,6 +37,10 @@ class IndexCorruptError(AssistantError):
     """The index on disk is damaged or was built by another model."""
 
 
+class IndexFormatError(IndexCorruptError):
+    """The index was written in another format version: `assistant index` rebuilds it from the archive."""
+
+
 class IndexStaleError(AssistantError):
     """An article file no longer holds what the index quotes from it: it changed since it was indexed."""
 

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from assistant.cli import cli
 from assistant.config import Settings
-from assistant.errors import IndexCorruptError
+from assistant.errors import IndexCorruptError, IndexFormatError
 from assistant.index import store
 from assistant.session import Assistant
 from conftest import HashEncoder, write_source
@@ -45,7 +45,7 @@ def _damage(path: Path, change: object) -> None:
 
 
 @pytest.mark.parametrize("change", [
-    lambda d: d.update(format=1),
+    lambda d: d.update(format="4"),
     lambda d: d.pop("model"),
     lambda d: d["model"].pop("backend"),
     lambda d: d["model"].update(dim="384"),
@@ -53,11 +53,10 @@ def _damage(path: Path, change: object) -> None:
     lambda d: d.update(sources=[]),
     lambda d: d.update(counts=None),
     lambda d: d.update(files={"passages.jsonl": 12}),
-    lambda d: d.update(format=3),
     lambda d: d["search"].update(dense="ivf"),
     lambda d: d["search"].update(vectors="int4"),
-], ids=["format-1", "no-model", "no-backend", "dim-as-text", "empty-sources", "sources-a-list", "no-counts",
-        "files-as-sizes", "format-3", "unknown-dense-index", "unknown-vector-format"])
+], ids=["format-as-text", "no-model", "no-backend", "dim-as-text", "empty-sources", "sources-a-list", "no-counts",
+        "files-as-sizes", "unknown-dense-index", "unknown-vector-format"])
 def test_an_old_or_damaged_manifest_is_one_line_naming_rebuild(settings: Settings, built: Path,
                                                                 change: object) -> None:
     _damage(built, change)
@@ -78,6 +77,20 @@ def test_a_current_pointer_that_is_not_text_is_refused(settings: Settings, built
 def test_rebuild_recovers_from_an_old_format(settings: Settings, built: Path, assistant: Assistant) -> None:
     _damage(built, lambda d: d.update(format=1))
     assert assistant.update(rebuild=True).passages > 0
+
+
+@pytest.mark.parametrize("older", [1, 3])
+def test_an_index_of_an_older_format_is_rebuilt_by_the_next_update(settings: Settings, built: Path,
+                                                                   assistant: Assistant, older: int) -> None:
+    indexed = store.load(settings).manifest.passages
+    _damage(built, lambda d: d.update(format=older))
+    with pytest.raises(IndexFormatError, match=rf"^index format {older} is not {store.FORMAT_VERSION}; run `assistant index --rebuild`$"):
+        store.load(settings)  # asking still gets the one-line message until the index is updated
+    status = CliRunner().invoke(cli, ["--root", str(settings.root), "--model", settings.model, "index", "--status"],
+                                obj=lambda s: Assistant(s, HashEncoder()))
+    assert status.exit_code == 0 and "stale: run `assistant index`" in status.output
+    report = assistant.update()  # what `assistant index` and `make chat` do: everything indexed again
+    assert report.embedded == indexed and store.load(settings).manifest.format == store.FORMAT_VERSION
     assert store.load(settings).manifest.format == store.FORMAT_VERSION
 
 

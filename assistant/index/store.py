@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..config import DENSE_INDEXES, VECTOR_FORMATS, Settings
-from ..errors import IndexBusyError, IndexCorruptError, IndexMissingError
+from ..errors import IndexBusyError, IndexCorruptError, IndexFormatError, IndexMissingError
 from ..types import Passage
 from . import lexical
 from .search.vectors import Sentences, build_index, save_sentences
@@ -141,8 +141,10 @@ class Manifest:
                 raise TypeError("not an object")
         except (ValueError, TypeError, RecursionError):  # RecursionError: JSON nested thousands deep
             raise IndexCorruptError(f"index manifest is unreadable; {_REBUILD}") from None
-        if data.get("format") != FORMAT_VERSION or type(data.get("format")) is not int:
+        if type(data.get("format")) is not int:
             raise IndexCorruptError(f"index format {data.get('format')!r} is not {FORMAT_VERSION}; {_REBUILD}")
+        if data["format"] != FORMAT_VERSION:  # an index of an older (or newer) release, not a damaged one
+            raise IndexFormatError(f"index format {data['format']} is not {FORMAT_VERSION}; {_REBUILD}")
         try:
             counts = data["counts"]
             listed = _int(counts["sources"])

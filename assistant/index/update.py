@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..config import Settings
-from ..errors import SourceError
+from ..errors import IndexFormatError, SourceError
 from ..sources import archive_paths, read_source, remove_stale_files
 from ..types import Passage, Source
 from . import store
@@ -104,7 +104,7 @@ def make_plan(archive: dict[str, tuple[Path, str]], manifest: Manifest | None, s
 def status(settings: Settings, backend: str) -> Status:
     """A summary of the archive and the index, and what an update with ``backend`` would do."""
     archive = scan(settings)
-    snapshot = store.load_or_none(settings)
+    snapshot = _previous(settings)
     manifest = snapshot.manifest if snapshot else None
     plan = make_plan(archive, manifest, settings, backend)
     return Status(
@@ -140,7 +140,7 @@ def update(settings: Settings, encoders: Encoders, *, rebuild: bool = False, pro
     with store.locked(settings, lock_timeout):
         remove_stale_files(settings)
         archive = scan(settings)
-        snapshot = None if rebuild else store.load_or_none(settings)
+        snapshot = None if rebuild else _previous(settings)
         if snapshot is not None:
             # Checked before loading the model, so a mismatch fails fast.
             store.check_model(snapshot.manifest, encoders.name)
@@ -261,3 +261,12 @@ def _entry(source: Source, settings: Settings, sha: str, count: int) -> SourceEn
 def chunker_info(settings: Settings) -> ChunkerInfo:
     """The chunker recipe ``settings`` would index with."""
     return ChunkerInfo(CHUNKER_VERSION, settings.chunk_chars)
+
+
+def _previous(settings: Settings) -> store.Snapshot | None:
+    """The live generation to update from; None when there is none, or when it was written in another
+    format version (an upgrade): then every article is indexed again, as with ``--rebuild``."""
+    try:
+        return store.load_or_none(settings)
+    except IndexFormatError:
+        return None

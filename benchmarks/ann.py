@@ -19,7 +19,6 @@ of an answer (dense search, BM25, the rest). FAISS alone also compares HNSW with
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import re
@@ -164,20 +163,12 @@ def derive(work: Path, dense: str, vectors: str, m: int) -> dict[str, Any]:
     del index
     vec.save_sentences(gen, store.SENTENCES, np.load(work / "sentences.npy", mmap_mode="r"), vectors, 384)
     manifest = store.read_manifest(gen)
-    files = {f.relative_to(gen).as_posix(): store.FileEntry(f.stat().st_size, _sha256(f))
+    files = {f.relative_to(gen).as_posix(): store.FileEntry(f.stat().st_size, store.file_sha256(f))
              for f in sorted(gen.rglob("*")) if f.is_file() and f.name != store.MANIFEST}
     search = store.SearchInfo(dense, vectors, m if dense == "hnsw" else 0)
     (gen / store.MANIFEST).write_text(replace(manifest, search=search, files=files).to_json(), encoding="utf-8")
     (root / "index" / store.CURRENT).write_text(gen.name + "\n")
     return {"vector_build_s": build_s, "faiss_recall": recall}
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def measure(root: Path, squad_questions: int, ef: int, depth: int = 0) -> dict[str, Any]:

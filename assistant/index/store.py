@@ -276,7 +276,7 @@ def check_files(path: Path, manifest: Manifest) -> None:
         file = path / name
         if not file.is_file() or file.stat().st_size != entry.size:  # the cheap test first
             raise IndexCorruptError(f"index file {name} is missing or truncated; {_REBUILD}")
-        if _sha256(file) != entry.sha256:
+        if file_sha256(file) != entry.sha256:
             raise IndexCorruptError(f"index file {name} does not match its checksum; {_REBUILD}")
 
 
@@ -343,7 +343,7 @@ def write_index(settings: Settings, manifest: Manifest, passages: Sequence[Passa
     else:
         save_sentences(tmp, SENTENCES, _joined(sentences, dim), search.vectors, dim)
     lexical.build([p.text for p in passages], tmp / lexical.FOLDER)
-    files = {f.relative_to(tmp).as_posix(): FileEntry(f.stat().st_size, _sha256(f))
+    files = {f.relative_to(tmp).as_posix(): FileEntry(f.stat().st_size, file_sha256(f))
              for f in sorted(tmp.rglob("*")) if f.is_file()}
     full = replace(manifest, search=search, generation=generation, passages=len(passages), files=files, format=FORMAT_VERSION)
     (tmp / MANIFEST).write_text(full.to_json(), encoding="utf-8")
@@ -388,7 +388,8 @@ def _save_rows(path: Path, blocks: list[np.ndarray], dim: int) -> None:
             block.tofile(out)
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file, read a megabyte at a time (the manifest records one per index file)."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

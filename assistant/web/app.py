@@ -99,29 +99,30 @@ class App:
         return self._added(lambda: articles.import_pasted(title or "", text or "", self.settings, **meta))
 
     def remove(self, source_id: str | None, *, editor: str | None) -> str:
-        if not editor:
-            return _status(REFUSED, error=True)
-        if not source_id:
-            return _status("Choose an article to remove.", error=True)
-        try:
-            moved = sources.remove(source_id, self.settings, by=editor)
-            self.watch.refresh()
-        except AssistantError as exc:
-            return _status(str(exc), error=True)
-        return _status(f"Removed {source_id}; the file is kept in {self.settings.relative(moved)} and can be "
-                       "restored below.")
+        def take_out(chosen: str, by: str) -> str:
+            moved = self.settings.relative(sources.remove(chosen, self.settings, by=by))
+            return f"Removed {chosen}; the file is kept in {moved} and can be restored below."
+
+        return self._change(source_id, "Choose an article to remove.", take_out, editor)
 
     def restore(self, kept: str | None, *, editor: str | None) -> str:
+        def put_back(chosen: str, by: str) -> str:
+            return f"Restored {self.settings.relative(sources.restore(chosen, self.settings, by=by))}."
+
+        return self._change(kept, "Choose a removed article to restore.", put_back, editor)
+
+    def _change(self, chosen: str | None, missing: str, change: Callable[[str, str], str], editor: str | None) -> str:
+        """Run an editor's ``change`` of the archive on ``chosen``, then index it; refused for anyone else."""
         if not editor:
             return _status(REFUSED, error=True)
-        if not kept:
-            return _status("Choose a removed article to restore.", error=True)
+        if not chosen:
+            return _status(missing, error=True)
         try:
-            path = sources.restore(kept, self.settings, by=editor)
+            done = change(chosen, editor)
             self.watch.refresh()
         except AssistantError as exc:
             return _status(str(exc), error=True)
-        return _status(f"Restored {self.settings.relative(path)}.")
+        return _status(done)
 
     def removed_choices(self) -> list[tuple[str, str]]:
         """What can be restored, newest first: (what, when, who) shown, the kept file's name as the value."""

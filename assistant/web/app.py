@@ -61,7 +61,7 @@ class App:
         except AssistantError as exc:
             reply, panel = _html.error_message(str(exc)), _html.EMPTY_PANEL
         else:
-            reply = _html.answer_message(answer, searched if searched != message.strip() else None)
+            reply = _html.answer_message(answer, searched if follow_up else None)
             panel = _html.sources_panel(answer, self.settings)
         history += [{"role": "user", "content": shown_question(message)}, {"role": "assistant", "content": reply}]
         return history, panel, ""

@@ -139,16 +139,22 @@ class Access:
     read_only: bool = False
 
     @property
+    def active(self) -> Editors | None:
+        """The editors who may sign in: none on a read-only server."""
+        return None if self.read_only else self.editors
+
+    @property
     def editing(self) -> bool:
         """Whether the web app offers adding and removing at all."""
-        return self.editors is not None and not self.read_only
+        return self.active is not None
 
     def editor_of(self, cookies: Mapping[str, str] | None) -> str | None:
         """The signed-in editor named by a request's cookies, or None."""
-        if self.editors is None or self.read_only or not cookies:
+        editors = self.active
+        if editors is None or not cookies:
             return None
         name = self.sessions.editor(cookies.get(COOKIE))
-        return name if name in self.editors.passwords else None
+        return name if name in editors.passwords else None
 
     def editor(self, request: Any) -> str | None:
         """The signed-in editor making a Gradio request (``gr.Request``), or None."""
@@ -157,13 +163,13 @@ class Access:
     def describe(self, url: str) -> list[str]:
         """Who can do what, as the server says at start-up."""
         lines = [f"Anyone who can open {url}: read and ask."]
-        if self.editors is not None and not self.read_only:
-            n = len(self.editors.passwords)
-            lines.append(f"Editors ({n}, from {self.editors.origin}): add, remove and restore articles after "
-                         f"signing in at {url}login.")
-            if self.editors.shown is not None:
-                name = next(iter(self.editors.passwords))
-                lines.append(f"Sign in as {name} with password {self.editors.shown} (it ends with this server; "
+        editors = self.active
+        if editors is not None:
+            lines.append(f"Editors ({len(editors.passwords)}, from {editors.origin}): add, remove and restore "
+                         f"articles after signing in at {url}login.")
+            if editors.shown is not None:
+                name = next(iter(editors.passwords))
+                lines.append(f"Sign in as {name} with password {editors.shown} (it ends with this server; "
                              "set ASSISTANT_EDITORS or pass --editors FILE for lasting editors).")
         else:
             why = "--read-only" if self.read_only else "no editors given (ASSISTANT_EDITORS or --editors FILE)"

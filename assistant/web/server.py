@@ -52,8 +52,8 @@ def make_app(demo: gr.Blocks, access: Access, max_file_bytes: int, upload_max_by
     async def login(request: Request) -> Response:
         form = await request.form()
         name, password = str(form.get("name", "")), str(form.get("password", ""))
-        if access.editors is not None and not access.read_only and \
-                await asyncio.to_thread(access.editors.check, name, password):
+        editors = access.active
+        if editors is not None and await asyncio.to_thread(editors.check, name, password):
             response: Response = RedirectResponse("./", status_code=303)
             response.set_cookie(COOKIE, access.sessions.issue(name), max_age=access.sessions.max_age,
                                 httponly=True, samesite="strict", secure=request.url.scheme == "https")
@@ -75,7 +75,7 @@ def make_app(demo: gr.Blocks, access: Access, max_file_bytes: int, upload_max_by
 
 
 def _login_note(access: Access) -> str:
-    if access.editors is None or access.read_only:
+    if not access.editing:
         return '<p class="error">This server is read-only: nobody can sign in to edit.</p>'
     return ""
 

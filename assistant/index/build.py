@@ -67,7 +67,6 @@ class Pace:
         self.every = every
         self._since = time.monotonic()
         self._write = 0.0
-        self.commits = 0
 
     def due(self) -> bool:
         if self.every <= 0:
@@ -79,7 +78,6 @@ class Pace:
         path = generation.commit()
         self._since = time.monotonic()
         self._write = self._since - start
-        self.commits += 1
         return path
 
 

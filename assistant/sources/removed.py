@@ -101,7 +101,7 @@ def restore(which: str, settings: Settings, by: str = "") -> Path:
         SourceError: nothing kept under that name or id.
         DuplicateSourceError: the same text is in the archive again; nothing is moved.
     """
-    from .archive import body_hash, read_source, readable_sources
+    from .archive import body_hash, body_hashes, read_source
 
     found = next((r for r in removals(settings) if which in (r.kept, r.source_id)), None)
     if found is None:
@@ -112,10 +112,10 @@ def restore(which: str, settings: Settings, by: str = "") -> Path:
         wanted = body_hash(kept.text[kept.body_start:])
     except SourceError:
         wanted = ""  # a damaged copy is restored as it is; the index step reports it
-    for source in readable_sources(settings):
-        if wanted and body_hash(source.text[source.body_start:]) == wanted:
-            raise DuplicateSourceError(f"{found.title} is in the archive again as {source.path}; not restored",
-                                       existing_path=source.path)
+    existing = body_hashes(settings).get(wanted) if wanted else None
+    if existing is not None:
+        raise DuplicateSourceError(f"{found.title} is in the archive again as {existing}; not restored",
+                                   existing_path=existing)
     target = _free(settings.sources_dir, found.source_id)
     try:
         os.link(copy, target)  # never over a file that appeared meanwhile: link fails if the name is taken

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import MODES, Settings
-from ..errors import ConfigError, QuestionError
+from ..config import Settings
+from ..errors import QuestionError
 from ..index import lexical
 from ..types import Answer, Citation, Hit, Location, Passage, RankedPassage
 from .features import Candidate, Question, question_features, quotable, sentence_features
@@ -68,8 +68,6 @@ def gather(question: str, settings: Settings, retriever: Retriever, *, k: int = 
     question = check_question(question)
     if k < 1:
         raise QuestionError("k must be at least 1")
-    if mode not in MODES:
-        raise ConfigError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     # The passages are scored once; the answer's ranking and the dense and BM25 top 5 all rank those scores.
     scores = retriever.score(question, filters)
     hits = retriever.rank(scores, max(4 * k, 4 * QUOTE_GROUPS), mode)
@@ -78,14 +76,14 @@ def gather(question: str, settings: Settings, retriever: Retriever, *, k: int = 
     found = [(rank, hit) for rank, members in enumerate(groups[:QUOTE_GROUPS]) for hit in members]
     if mode != "bm25":
         near = {int(retriever.sentence_owner[r]) for r in retriever.sentences(scores, NEAREST_SENTENCES)}
-        found += [(min(len(groups), QUOTE_GROUPS), retriever.hit(row, scores)) for row in sorted(near)]
+        found += [(min(len(groups), QUOTE_GROUPS), hit) for hit in retriever.hits(sorted(near), scores)]
     candidates = _candidates(found, retriever, set(exclude))
     judged_by = question if focus is None else check_question(focus)
     target = scores.vector if focus is None else retriever.encode(judged_by)
     cosines = retriever.sentence_cosine(target, [c.row for c in candidates])
     rows = sentence_features(Question(judged_by, retriever.lexical), candidates, cosines)
     return Evidence(question, ranked, tuple(candidates), rows, tuple(unknown_names(question, retriever.lexical)),
-                    _agreement(retriever, scores))
+                    _agreement(scores))
 
 
 def decide(evidence: Evidence, models: Models, settings: Settings, retriever: Retriever) -> Answer:
@@ -137,9 +135,10 @@ def _candidates(found: list[tuple[int, Hit]], retriever: Retriever, exclude: set
     return out
 
 
-def _agreement(retriever: Retriever, scores: Scores) -> float:
-    dense = {h.passage.id for h in retriever.rank(scores, AGREEMENT_DEPTH, "dense")}
-    bm25 = {h.passage.id for h in retriever.rank(scores, AGREEMENT_DEPTH, "bm25")}
+def _agreement(scores: Scores) -> float:
+    """Share of the dense top AGREEMENT_DEPTH that is also in the BM25 top AGREEMENT_DEPTH."""
+    dense = set(scores.dense_top(AGREEMENT_DEPTH).rows.tolist())
+    bm25 = set(scores.bm25_top(AGREEMENT_DEPTH).rows.tolist())
     return len(dense & bm25) / AGREEMENT_DEPTH
 
 

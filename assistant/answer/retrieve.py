@@ -77,12 +77,16 @@ class Retriever:
         Returns:
             Hits, best first.
         """
-        if mode not in MODES:
-            raise ConfigError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
         return self.rank(self.score(question, filters, vector), k, mode)
 
     def rank(self, scores: Scores, k: int, mode: str = "hybrid") -> list[Hit]:
-        """The ``k`` best passages under ``scores`` by ``mode`` (see ``search``)."""
+        """The ``k`` best passages under ``scores`` by ``mode`` (see ``search``).
+
+        Raises:
+            ConfigError: ``mode`` is none of MODES.
+        """
+        if mode not in MODES:
+            raise ConfigError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
         if mode == "dense":
             found = scores.dense_top(k)
             similarity = found.scores
@@ -115,10 +119,10 @@ class Retriever:
         i = self.row_of[passage.id]
         return range(int(self.first_sentence[i]), int(self.first_sentence[i + 1]))
 
-    def hit(self, row: int, scores: Scores) -> Hit:
-        """Passage ``row`` as a hit scored by its cosine to the question of ``scores``."""
-        similarity = float(scores.similarity(np.array([row]))[0])
-        return self._hit(row, similarity, similarity)
+    def hits(self, rows: Sequence[int], scores: Scores) -> list[Hit]:
+        """Passages ``rows`` as hits scored by their cosine to the question of ``scores`` (one backend call)."""
+        similarity = scores.similarity(np.asarray(rows, dtype=np.int64)) if len(rows) else np.zeros(0)
+        return [self._hit(int(row), float(s), float(s)) for row, s in zip(rows, similarity)]
 
     def allowed(self, filters: Filters) -> Allowed | None:
         """Which passages ``filters`` let through (None: every one)."""

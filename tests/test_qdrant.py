@@ -239,26 +239,26 @@ def test_same_top_ten_as_the_retriever_on_the_gold_questions(archive: Settings, 
 @pytest.mark.parametrize("edge", [False, True])
 def test_search_backend_over_an_indexed_archive(archive: Settings, encoder: HashEncoder, edge: bool,
                                                 tmp_path: Path) -> None:
-    from assistant.index.qdrant.backend import QdrantOptions, QdrantSearch, open_transport
+    from assistant.index.qdrant.backend import QdrantOptions, open_transport
+    from assistant.index.qdrant.search import QdrantBackend
 
     Assistant(archive, encoder).update()
     retriever = Retriever(archive, store_load(archive), encoder)
     options = QdrantOptions(path=tmp_path / "qdrant", edge=edge, exact=True)
-    search = QdrantSearch(retriever.snapshot, open_transport(options), exact=True)
+    search = QdrantBackend(archive, retriever.snapshot, retriever.lexical, open_transport(options))
     assert search.report.upserted == len(retriever.passages)
     question = "How many Section 47 enquiries were there?"
     vector = retriever.encode(question)
     scores = retriever.score(question, None, vector)
     top = search.dense(vector, 5)
-    assert np.allclose([s for _, s in top], scores.similarity(np.array([r for r, _ in top])), atol=1e-5)
-    assert np.allclose(search.cosine(vector, [r for r, _ in top]), [s for _, s in top], atol=1e-5)
-    assert [r for r, _ in search.bm25(lexical.terms(question), 5)] == \
+    assert np.allclose(top.scores, scores.similarity(top.rows), atol=1e-5)
+    assert np.allclose(search.cosine(vector, top.rows), top.scores, atol=1e-5)
+    assert search.bm25(lexical.terms(question), 5).rows.tolist() == \
         [retriever.row_of[h.passage.id] for h in retriever.rank(scores, 5, "bm25")]
     one = sorted(retriever.sources)[1]
-    assert {retriever.passages[r].source_id for r, _ in search.dense(vector, 50, search.where([one]))} == {one}
-    assert [r for r, _ in search.sentences(vector, 8)] == list(retriever.sentences(scores, 8))
-    with pytest.raises(AssistantError, match="no such source: nowhere"):
-        search.where(["nowhere"])
+    allowed = retriever.allowed(Filters(sources=(one,)))
+    assert {retriever.passages[r].source_id for r in search.dense(vector, 50, allowed).rows} == {one}
+    assert search.sentences(vector, 8).rows.tolist() == list(retriever.sentences(scores, 8))
     search.close()
     with pytest.raises(ConfigError, match="--qdrant-url URL or --qdrant-path DIR"):
         open_transport(QdrantOptions())

@@ -35,8 +35,10 @@ class QdrantBackend:
                  transport: Transport | None = None) -> None:
         self.sentences_here = Embedded(settings, snapshot, lex)
         self.store = QdrantStore(transport or open_transport(options(settings)), exact=settings.dense_index == "flat")
-        self.report: SyncReport = self.store.sync(key(snapshot), snapshot.passages, snapshot.dense_matrix(),
-                                                   snapshot.manifest.sources)
+        # The exact index's vectors are shared, not copied: a sync that finds the collection current reads none.
+        shared = self.sentences_here.matrix
+        vectors = shared if shared is not None else snapshot.dense_matrix()
+        self.report: SyncReport = self.store.sync(key(snapshot), snapshot.passages, vectors, snapshot.manifest.sources)
         self.depth = DEPTH
 
     @property

@@ -30,9 +30,8 @@ class Embedded:
         self.lexical = lex
         self.sentence_vectors = snapshot.sentence_vectors
         self.ef_search = settings.ef_search
-        counts = [len(p.sentences) for p in snapshot.passages]
-        self.first_sentence = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        self.sentence_owner = np.repeat(np.arange(len(counts)), counts)
+        self.first_sentence = snapshot.first_sentence  # counted once, when the generation was loaded
+        self.sentence_owner = snapshot.sentence_owner()
         # Exact: the vectors as a matrix sharing FAISS's memory, and the last question's cosines.
         self.matrix = flat_view(self.index) if self.info == store.SearchInfo() else None
         self._last: tuple[bytes, np.ndarray] | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -216,3 +217,27 @@ def test_date_and_publisher_filters(tmp_path: Path, encoder: HashEncoder, seed_p
     assert not assistant.ask("Jenga", filters=Filters(since="2022-01-01")).passages
     cyp = assistant.ask("Jenga", filters=Filters(publishers=("cyp now",)))
     assert cyp.passages and all(r.hit.source.published == "2021-06-17" for r in cyp.passages)
+
+
+def test_a_quote_that_only_introduces_a_speaker_is_quoted_with_what_they_said() -> None:
+    from assistant.answer.features import Candidate
+    from assistant.answer.quotes import _choose
+    from assistant.types import Hit, Passage, SourceInfo
+
+    file = ("Intro. Anna Feuchtwang, chief executive of the National Children’s Bureau, said: ‘The report makes for "
+            "depressing reading.’ Ministers said, they would respond. Another sentence here.")
+    spans = [(0, 6), (7, 80), (81, 123), (124, 159), (160, len(file))]
+    assert [file[a:b][-1] for a, b in spans] == [".", ":", "’", ".", "."]
+    source = SourceInfo("s", "sources/s.md", "S", None, None, None)
+    hit = Hit(Passage("s#0", "s", file, 0, len(file), tuple(spans)), source, 1.0, 1.0)
+    candidates = tuple(Candidate(hit, a, b, file[a:b], 0, i, ()) for i, (a, b) in enumerate(spans))
+    # Chosen: the lead-in, the sentence after it (already inside the extended quote), then the last sentence.
+    chosen = _choose(candidates, np.array([0.0, 0.9, 0.8, 0.1, 0.7]), 0.1, Settings())
+    assert [c.text for c in chosen] == [file[7:123], file[160:]]
+    assert all(file[c.start : c.end] == c.text for c in chosen)
+    # The content sentence first: the extended lead-in takes its place instead of repeating it.
+    chosen = _choose(candidates, np.array([0.0, 0.8, 0.9, 0.1, 0.7]), 0.1, Settings())
+    assert [c.text for c in chosen] == [file[7:123], file[160:]]
+    # A sentence that goes on after "said," is not a lead-in.
+    chosen = _choose(candidates, np.array([0.0, 0.0, 0.0, 0.9, 0.0]), 0.5, Settings())
+    assert [c.text for c in chosen] == [file[124:159]]

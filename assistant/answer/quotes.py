@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -30,6 +30,8 @@ QUOTE_GROUPS = 5  # candidates come from this many best passage groups, however 
 NEAREST_SENTENCES = 10  # the passages of this many sentences nearest the question join the candidates
 AGREEMENT_DEPTH = 5
 ABSTENTION = "The articles do not answer this question."
+# A sentence that only introduces what follows: "Anna Feuchtwang, chief executive of the NCB, said:".
+_LEAD_IN = re.compile(r"(?::|\b(?:said|says|added|warned|explained|stated|wrote|argued|insisted|told \w+),)\s*$")
 # A capitalised word, not the first of the question or of a sentence in it.
 _NAME = re.compile(r"(?<!^)(?<![.?!]\s)(?<![.?!]\s\s)\b[A-Z][a-z]+(?:['’]s)?\b")
 
@@ -154,7 +156,33 @@ def _choose(candidates: tuple[Candidate, ...], probability: np.ndarray, keep_rat
         c = candidates[i]
         if not any(same_quote(c.text, d.text, settings.group_threshold) for d in chosen):
             chosen.append(c)
-    return chosen
+    return _with_what_follows(chosen)
+
+
+def _with_what_follows(chosen: list[Candidate]) -> list[Candidate]:
+    """Quotes that only introduce what follows ("X said:") extended through the next sentence of their passage.
+
+    Quoted alone, such a sentence names a speaker but not what they said. A further quote the extended
+    one now contains is dropped.
+    """
+    out: list[Candidate] = []
+    for c in chosen:
+        p = c.hit.passage
+        after = [b for a, b in p.sentences if a >= c.end]
+        if _LEAD_IN.search(c.text) and after:
+            c = replace(c, end=after[0], text=p.text[c.start - p.start : after[0] - p.start])
+        if any(_within(c, d) for d in out):
+            continue
+        held = [i for i, d in enumerate(out) if _within(d, c)]  # quotes chosen before that it now holds
+        at = held[0] if held else len(out)
+        out = [d for i, d in enumerate(out) if i not in held]
+        out.insert(at, c)
+    return out
+
+
+def _within(a: Candidate, b: Candidate) -> bool:
+    """Whether quote ``a`` lies inside quote ``b``."""
+    return a.hit.source.path == b.hit.source.path and b.start <= a.start and a.end <= b.end
 
 
 def unknown_names(question: str, lex: lexical.Lexical) -> list[str]:

@@ -177,3 +177,25 @@ def test_items_of_the_asked_type_are_found_where_they_stand() -> None:
     assert [near[a:b] for a, b in typed_items("who", near, words)] == ["Vicky Ford"]
     assert [near[a:b] for a, b in typed_items("when", near, words)] == ["2020"]
     assert typed_items("other", near, words) == []
+
+
+def test_a_figure_the_question_states_must_be_in_the_sentence_or_beside_it(tmp_path: Path) -> None:
+    from assistant.answer.features import Candidate, Question, sentence_features
+    from assistant.index import lexical
+    from assistant.types import Hit, Passage, SourceInfo
+
+    texts = ["There were 642,980 referrals in 2019-20.", "Referrals rose by 7% on 2009-10.", "Spending fell."]
+    lexical.build(texts, tmp_path)
+    lex = lexical.Lexical(tmp_path)
+    source = SourceInfo("s", "sources/s.md", "S", None, None, None)
+    hit = Hit(Passage("s#0", "s", texts[0], 0, len(texts[0])), source, 1.0, 1.0)
+
+    def figure_missing(question: str, sentence: str, neighbours: tuple[str, ...] = ()) -> float:
+        c = Candidate(hit, 0, len(sentence), sentence, 0, 0, neighbours)
+        rows = sentence_features(Question(question, lex), [c], np.zeros(1))
+        return float(rows[0, SENTENCE_FEATURES.index("figure_missing")])
+
+    assert figure_missing("How many referrals were there in 2018-19?", texts[0]) == 1.0
+    assert figure_missing("How many referrals were there in 2019-20?", texts[0]) == 0.0
+    assert figure_missing("How many referrals were there in 2019-20?", texts[1], (texts[0],)) == 0.0
+    assert figure_missing("How many referrals were there?", texts[2]) == 0.0  # no figure asked about

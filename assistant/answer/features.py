@@ -37,6 +37,7 @@ SENTENCE_FEATURES = (
     "missing",  # rarest question term absent from the sentence and its neighbours (IDF, 0..1)
     "negation_mismatch",  # one of question and sentence is negated, the other not
     "typed_coverage",  # the question's weighted terms within WINDOW characters of what it asks for
+    "figure_missing",  # a figure or year the question states ("in 2018-19") is not in the sentence or its neighbours
 )
 QUESTION_FEATURES = (
     "best",  # quote model's probability for the best candidate
@@ -49,6 +50,7 @@ QUESTION_FEATURES = (
     "top_missing",
     "unknown_names",  # a name in the question that no article contains
     "agreement",  # share of the dense top 5 also in the BM25 top 5
+    "top_figure_missing",
 )
 
 _WHEN = re.compile(r"^\s*when\b|\bwhen (is|was|were|did|does|will)\b|\b(what|which) (year|date|day|month|century|"
@@ -160,6 +162,7 @@ class Question:
         self.total = sum(lex.idf(t) for t in self.terms) or 1.0
         self.negated = bool(_NEGATION.search(text))
         self.about_saying = self.kind == "say" or bool(_SAY.search(text))
+        self.figures = {m.group().strip() for m in _FIGURE.finditer(text)}
 
     def coverage(self, terms: set[str]) -> float:
         """IDF-weighted share of the question's terms found in ``terms``."""
@@ -194,6 +197,7 @@ def sentence_features(q: Question, candidates: Sequence[Candidate], cosines: np.
             len(terms - q.terms) / max(len(terms), 1), math.log(len(c.text) + 1), 1.0 / (1 + cosine_rank[i]),
             q.missing(context), float(q.negated != bool(_NEGATION.search(c.text))),
             _typed_coverage(q, c.text, items),
+            float(any(f not in c.text and all(f not in n for n in c.neighbours) for f in q.figures)),
         )
     out[:, 1] = out[:, 0] - out[:, 0].max()
     return out
@@ -211,7 +215,7 @@ def question_features(probabilities: np.ndarray, rows: np.ndarray, unknown_names
                       agreement: float) -> np.ndarray:
     """The row of ``QUESTION_FEATURES`` for a question whose candidates have ``rows`` of sentence features."""
     if not len(rows):
-        return np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, float(unknown_names), agreement])
+        return np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, float(unknown_names), agreement, 1.0])
     col = {name: i for i, name in enumerate(SENTENCE_FEATURES)}
     best = int(np.argmax(probabilities))
     ordered = np.sort(probabilities)[::-1]
@@ -219,4 +223,5 @@ def question_features(probabilities: np.ndarray, rows: np.ndarray, unknown_names
         ordered[0], ordered[1] if len(ordered) > 1 else 0.0, rows[:, col["cosine"]].max(),
         rows[:, col["passage_cosine"]].max(), rows[:, col["coverage"]].max(), rows[best, col["typed"]],
         rows[best, col["untyped"]], rows[best, col["missing"]], float(unknown_names), agreement,
+        rows[best, col["figure_missing"]],
     ])

@@ -86,7 +86,7 @@ SIGNS = {"best": 1, "second": 0, "best_cosine": 1, "best_passage_cosine": 1, "be
          "top_untyped": -1, "top_missing": -1, "unknown_names": -1, "agreement": 1,
          "cosine": 1, "cosine_gap": 1, "passage_cosine": 0, "passage_rank": 1, "coverage": 1, "context_coverage": 1,
          "typed": 1, "untyped": -1, "quoted_say": 1, "novelty": 0, "log_length": 0, "cosine_rank": 1,
-         "missing": -1, "negation_mismatch": -1, "typed_coverage": 1}
+         "missing": -1, "negation_mismatch": -1, "typed_coverage": 1, "figure_missing": -1, "top_figure_missing": -1}
 
 
 def _fit_signed(rows: np.ndarray, labels: np.ndarray, weights: np.ndarray, names: tuple[str, ...]) -> model.Linear:

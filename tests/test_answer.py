@@ -241,3 +241,14 @@ def test_a_quote_that_only_introduces_a_speaker_is_quoted_with_what_they_said() 
     # A sentence that goes on after "said," is not a lead-in.
     chosen = _choose(candidates, np.array([0.0, 0.0, 0.0, 0.9, 0.0]), 0.5, Settings())
     assert [c.text for c in chosen] == [file[124:159]]
+
+
+@pytest.mark.slow
+def test_no_sentence_inside_an_earlier_quote_is_quoted_again(real: Assistant) -> None:
+    question = "How many referrals were there in 2019-20?"
+    c = real.ask(question).citations[0]
+    # An earlier quote that held this sentence and more (as one extended through the next sentence does).
+    wider = (c.source.path, c.start - 1, c.end + 1)
+    again = real.ask(question, exclude=[wider])
+    assert again.citations and c.quote not in [d.quote for d in again.citations]
+    assert all(d.source.path != c.source.path or not (wider[1] <= d.start and d.end <= wider[2]) for d in again.citations)

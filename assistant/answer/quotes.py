@@ -62,7 +62,8 @@ def gather(question: str, settings: Settings, retriever: Retriever, *, k: int = 
             from the best QUOTE_GROUPS of them and the passages of the nearest sentences, whatever k is.
         mode: ``hybrid`` (default), ``dense`` or ``bm25``.
         filters: Restrict to some sources, publishers or dates.
-        exclude: Quotes not to give again, as (path, start, end): an earlier answer in a conversation.
+        exclude: Quotes not to give again, as (path, start, end): an earlier answer in a conversation. No
+            sentence inside one of them is quoted (a quote may span two sentences).
         focus: What the quotes must answer, when it is not the whole of ``question``: a follow-up is
             searched for together with the question before it, but its quotes are judged by what it
             asks itself.
@@ -121,7 +122,7 @@ def ask(question: str, settings: Settings, retriever: Retriever, models: Models,
 
 
 def _candidates(found: list[tuple[int, Hit]], retriever: Retriever, exclude: set[Span]) -> list[Candidate]:
-    """Every quotable sentence of the found passages (each passage once), but excluded quotes."""
+    """Every quotable sentence of the found passages (each passage once), but those inside excluded quotes."""
     out: list[Candidate] = []
     seen: set[str] = set()
     for rank, hit in found:
@@ -131,7 +132,7 @@ def _candidates(found: list[tuple[int, Hit]], retriever: Retriever, exclude: set
         seen.add(p.id)
         texts = [p.text[a - p.start : b - p.start] for a, b in p.sentences]
         for i, ((a, b), row) in enumerate(zip(p.sentences, retriever.sentence_rows(p))):
-            if not quotable(texts[i]) or (hit.source.path, a, b) in exclude:
+            if not quotable(texts[i]) or any(path == hit.source.path and x <= a and b <= y for path, x, y in exclude):
                 continue
             out.append(Candidate(hit, a, b, texts[i], rank, row, tuple(texts[max(i - 1, 0) : i] + texts[i + 1 : i + 2])))
     return out

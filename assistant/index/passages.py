@@ -35,14 +35,16 @@ class Passages(Sequence[Passage]):
     """``Sequence[Passage]`` over a generation's ``passages.jsonl``; use :func:`open_passages`."""
 
     def __init__(self, fd: int, offsets: np.ndarray, crcs: np.ndarray, source_row: np.ndarray,
-                 source_ids: tuple[str, ...], first_sentence: np.ndarray, ids: np.ndarray) -> None:
+                 source_ids: tuple[str, ...], first_sentence: np.ndarray, id_hashes: np.ndarray) -> None:
         self._fd = fd  # kept open: the generation's folder may be removed while this is still read
         weakref.finalize(self, os.close, fd)
         self._offsets, self._crcs = offsets, crcs  # line i is bytes offsets[i]:offsets[i + 1]
         self.source_row = source_row  # passage row -> position of its source in source_ids
         self.source_ids = source_ids
         self.first_sentence = first_sentence  # the sentences of passage i: rows first[i]:first[i + 1]
-        self._ids = ids  # (hash of the passage id, row), sorted: finds a row by id without a dict of strings
+        # Rows by the hash of their passage id, sorted: finds a row by id without a dict of a million strings.
+        self._id_rows = np.argsort(id_hashes, kind="stable")
+        self._id_hashes = id_hashes[self._id_rows]
         self._cache: OrderedDict[int, Passage] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -90,10 +92,11 @@ class Passages(Sequence[Passage]):
             KeyError: no passage has it.
         """
         key = hash(passage_id)
-        at = int(np.searchsorted(self._ids[:, 0], key))
-        while at < len(self._ids) and self._ids[at, 0] == key:
-            if self[int(self._ids[at, 1])].id == passage_id:
-                return int(self._ids[at, 1])
+        at = int(np.searchsorted(self._id_hashes, key))
+        while at < len(self._id_hashes) and self._id_hashes[at] == key:
+            row = int(self._id_rows[at])
+            if self[row].id == passage_id:
+                return row
             at += 1
         raise KeyError(passage_id)
 
@@ -161,7 +164,7 @@ def open_passages(path: Path, sources: Mapping[str, object], size: int | None = 
 def _scan(fd: int, codes: dict[str, int], sha256: str | None) -> Passages:
     digest = hashlib.sha256()
     offsets, crcs, source_row, sentences = array("q", [0]), array("I"), array("i"), array("q", [0])
-    ids: list[int] = []
+    ids = array("q")  # hash of each passage id
     damaged = False
     with os.fdopen(os.dup(fd), "rb") as lines:
         for line in lines:
@@ -182,8 +185,6 @@ def _scan(fd: int, codes: dict[str, int], sha256: str | None) -> Passages:
         raise IndexCorruptError(f"index file {PASSAGES} does not match its checksum; {REBUILD}")
     if damaged:
         raise IndexCorruptError(f"index file {PASSAGES} is unreadable; {REBUILD}")
-    by_id = np.stack([np.array(ids, dtype=np.int64), np.arange(len(ids), dtype=np.int64)], axis=1).reshape(-1, 2)
-    by_id = by_id[np.argsort(by_id[:, 0], kind="stable")]
     return Passages(fd, np.frombuffer(offsets, dtype=np.int64), np.frombuffer(crcs, dtype=np.uint32),
                     np.frombuffer(source_row, dtype=np.int32), tuple(codes), np.frombuffer(sentences, dtype=np.int64),
-                    by_id)
+                    np.frombuffer(ids, dtype=np.int64))

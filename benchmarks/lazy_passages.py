@@ -1,6 +1,6 @@
 """Warm `ask` with passages read from passages.jsonl by offset against all of them held as objects, in one run.
 
-Run:  .venv/bin/python benchmarks/lazy_passages.py ROOT [--questions 400]
+Run:  .venv/bin/python benchmarks/lazy_passages.py ROOT [--questions 400]   (results/lazy_passages-<passages>.json)
 
 ROOT is a project folder with an index (e.g. ``/tmp/assistant-ann/hnsw-int8``, made by
 ``benchmarks/ann.py``). The retriever is loaded once; each SQuAD 2.0 question is then asked twice
@@ -59,9 +59,11 @@ def main() -> None:
             quotes.ask(q, settings, retriever, assistant.models)
             times[name].append(time.perf_counter() - start)
     p50 = {name: 1000 * statistics.median(t) for name, t in times.items()}
-    print(json.dumps({"passages": len(kinds["by_offset"]), "questions": len(times["by_offset"]),
-                      **{f"{name}_p50_ms": v for name, v in p50.items()},
-                      "ratio": p50["by_offset"] / p50["as_objects"]}, indent=2))
+    report = {"root": str(args.root), "passages": len(kinds["by_offset"]), "questions": len(times["by_offset"]),
+              **{f"{name}_p50_ms": v for name, v in p50.items()}, "ratio": p50["by_offset"] / p50["as_objects"]}
+    text = json.dumps(report, indent=2)
+    (ROOT / "benchmarks" / "results" / f"lazy_passages-{report['passages']}.json").write_text(text + "\n")
+    print(text)
 
 
 if __name__ == "__main__":

@@ -166,6 +166,7 @@ def derive(work: Path, dense: str, vectors: str, m: int) -> dict[str, Any]:
     files = {f.relative_to(gen).as_posix(): store.FileEntry(f.stat().st_size, store.file_sha256(f))
              for f in sorted(gen.rglob("*")) if f.is_file() and f.name != store.MANIFEST}
     search = store.SearchInfo(dense, vectors, m if dense == "hnsw" else 0)
+    (gen / store.MANIFEST).unlink()  # a hard link to the exact index's manifest: writing through it would change that one
     (gen / store.MANIFEST).write_text(replace(manifest, search=search, files=files).to_json(), encoding="utf-8")
     (root / "index" / store.CURRENT).write_text(gen.name + "\n")
     return {"vector_build_s": build_s, "faiss_recall": recall}

@@ -97,7 +97,7 @@ def rankings(retriever: Retriever, question: str, vector: np.ndarray, filters: F
         lists = {"dense": scores.dense, "bm25": scores.bm25}
         full = lists[base] if base in lists else rrf(scores.dense, scores.bm25, s.rrf_k, s.bm25_weight)
         table = dict(zip(full.rows.tolist(), full.scores.tolist()))
-        out[mode] = ([(retriever.row_of[h.passage.id], h.score) for h in ref], got(),
+        out[mode] = ([(retriever.passages.row(h.passage.id), h.score) for h in ref], got(),
                      lambda r, t=table: float(t.get(r, 0.0)))
     return out
 

@@ -79,7 +79,7 @@ def test_batches_are_committed_as_they_are_done_and_give_the_index_of_one_pass(t
     report = Assistant(batched, HashEncoder()).add([str(incoming)]).index
     assert report is not None and report.generation == "gen-000003"  # 5 + 5 + 2 articles, one generation each
     a, b = store.load(once), store.load(batched)
-    assert a.passages == b.passages and a.manifest.sources == b.manifest.sources
+    assert list(a.passages) == list(b.passages) and a.manifest.sources == b.manifest.sources
     assert np.array_equal(a.dense_matrix(), b.dense_matrix())
     assert np.array_equal(a.sentence_vectors, b.sentence_vectors)
 

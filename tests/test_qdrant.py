@@ -231,7 +231,7 @@ def test_same_top_ten_as_the_retriever_on_the_gold_questions(archive: Settings, 
         got = {"dense": store.dense(vector, 10, where), "bm25": store.bm25(tokens, 10, where),
                "hybrid": store.hybrid(vector, tokens, 10, s.rrf_k, s.bm25_weight, where)}
         for mode, ranked in got.items():
-            ref = [retriever.row_of[h.passage.id] for h in retriever.rank(scores, 10, mode)]
+            ref = [retriever.passages.row(h.passage.id) for h in retriever.rank(scores, 10, mode)]
             assert [r for r, _ in ranked] == ref, (q.id, mode, f)
     transport.close()
 
@@ -254,7 +254,7 @@ def test_search_backend_over_an_indexed_archive(archive: Settings, encoder: Hash
     assert np.allclose(top.scores, scores.similarity(top.rows), atol=1e-5)
     assert np.allclose(search.cosine(vector, top.rows), top.scores, atol=1e-5)
     assert search.bm25(lexical.terms(question), 5).rows.tolist() == \
-        [retriever.row_of[h.passage.id] for h in retriever.rank(scores, 5, "bm25")]
+        [retriever.passages.row(h.passage.id) for h in retriever.rank(scores, 5, "bm25")]
     one = sorted(retriever.sources)[1]
     allowed = retriever.allowed(Filters(sources=(one,)))
     assert {retriever.passages[r].source_id for r in search.dense(vector, 50, allowed).rows} == {one}

@@ -10,6 +10,7 @@ from ..config import MODES, Settings
 from ..errors import AssistantError, ConfigError
 from ..index import lexical, store
 from ..index.embed import Encoder, Encoders
+from ..index.passages import Passages
 from ..index.search import Allowed, Candidates, Filters, SearchBackend, open_backend
 from ..types import Hit, Passage, SourceInfo
 
@@ -27,10 +28,8 @@ class Retriever:
         self.encoder = encoder
         self.lexical = lexical.Lexical(snapshot.path / lexical.FOLDER)
         self.backend: SearchBackend = open_backend(settings, snapshot, self.lexical, previous)
-        self.passages: list[Passage] = snapshot.passages
+        self.passages: Passages = snapshot.passages  # read by offset when needed, a few thousand kept
         self.sources = {sid: _info(sid, e) for sid, e in snapshot.manifest.sources.items()}
-        self._source_of = np.array([p.source_id for p in self.passages], dtype=object)
-        self.row_of = {p.id: i for i, p in enumerate(self.passages)}
         # The sentences of passage i are rows first_sentence[i]:first_sentence[i + 1].
         self.first_sentence = snapshot.first_sentence
         self.sentence_owner = snapshot.sentence_owner()
@@ -116,7 +115,7 @@ class Retriever:
 
     def sentence_rows(self, passage: Passage) -> range:
         """The rows of ``passage``'s sentences."""
-        i = self.row_of[passage.id]
+        i = self.passages.row(passage.id)
         return range(int(self.first_sentence[i]), int(self.first_sentence[i + 1]))
 
     def hits(self, rows: Sequence[int], scores: Scores) -> list[Hit]:
@@ -132,8 +131,7 @@ class Retriever:
         unknown = set(filters.sources) - set(self.sources)
         if unknown:
             raise AssistantError(f"no such source: {', '.join(sorted(unknown))}; see `assistant sources`")
-        mask = np.isin(self._source_of, ok) if len(self._source_of) else np.zeros(0, dtype=bool)
-        return Allowed(filters, mask)
+        return Allowed(filters, self.passages.in_sources(ok))
 
 
 class Scores:

@@ -105,6 +105,7 @@ def run_suite(gold: list[GoldQuestion], assistant: Assistant, modes: Iterable[st
     """Run the gold set once per mode; metrics for all questions and for each split."""
     retriever = assistant.retriever()
     files = _Files(assistant.settings.root)
+    pool = list(retriever.passages)  # read once, not once per question
     report: dict[str, Any] = {}
     for mode in modes:
         if mode not in MODES:
@@ -114,7 +115,7 @@ def run_suite(gold: list[GoldQuestion], assistant: Assistant, modes: Iterable[st
             answer = assistant.ask(q.question, k=DEPTH, mode=mode)
             # Answer accuracy: is a gold answer inside the quoted sentences (not just the passages)?
             quoted = qa.judge(qa.QAQuestion(q.id, q.question, q.answers, q.split, q.kind, q.style), answer)
-            judged.append({**judge(q, answer, files, retriever.passages),
+            judged.append({**judge(q, answer, files, pool),
                            **{k: quoted[k] for k in ("style", "confidence", "correct", "first_correct", "chars",
                                                      "quotes", "passage_hit@5")}})
         report[mode] = {"all": metrics(judged),

@@ -92,7 +92,8 @@ class OldIndex:
 
     def __init__(self, snapshot: store.Snapshot | None, same_vectors: bool = True) -> None:
         self.entries: dict[str, SourceEntry] = dict(snapshot.manifest.sources) if snapshot else {}
-        self._passages = snapshot.passages if snapshot else []
+        # Decoded whole: every unchanged article's passages go into the next generation as they are.
+        self._passages: list[Passage] = list(snapshot.passages) if snapshot else []
         self._matrix = snapshot.dense_matrix() if snapshot else np.empty((0, 0), dtype=np.float32)
         self._sentences = snapshot.sentence_vectors if snapshot else np.empty((0, 0), dtype=np.float32)
         self._first = np.cumsum([0] + [len(p.sentences) for p in self._passages])

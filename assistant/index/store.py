@@ -30,16 +30,16 @@ from ..config import DENSE_INDEXES, VECTOR_FORMATS, Settings
 from ..errors import IndexBusyError, IndexCorruptError, IndexFormatError, IndexMissingError
 from ..types import Passage
 from . import lexical
+from .passages import PASSAGES, REBUILD, Passages, open_passages
 from .search.vectors import Sentences, build_index, save_sentences
 
 # 2: typed manifest with per-file sizes and sha256; 3: a vector per sentence; 4: how vectors are searched and stored
 FORMAT_VERSION = 4
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
-PASSAGES = "passages.jsonl"
 VECTORS = "vectors.faiss"
 SENTENCES = "sentences.npy"  # one normalised vector per sentence, passages' sentences in order
-_REBUILD = "run `assistant index --rebuild`"
+_REBUILD = REBUILD
 _GENERATION = re.compile(r"gen-[0-9]{6,}")
 
 
@@ -206,10 +206,11 @@ class Snapshot:
 
     path: Path
     manifest: Manifest
-    passages: list[Passage]
+    passages: Passages  # read from passages.jsonl by offset when needed
     vectors: Any  # a faiss.Index holding one normalised vector per passage, same order (see search/vectors.py)
     sentence_vectors: Sentences  # (sentences, dim): every passage's sentences, passage by passage
     first_sentence: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
+    owner: np.ndarray | None = None  # sentence_owner(), made once and shared by its readers
 
     def dense_matrix(self) -> np.ndarray:
         """All vectors as an ``(n, dim)`` float32 array (row i belongs to ``passages[i]``)."""
@@ -220,7 +221,9 @@ class Snapshot:
     def sentence_owner(self) -> np.ndarray:
         """The passage row of each sentence row (the sentences of passage i are rows
         ``first_sentence[i]:first_sentence[i + 1]``)."""
-        return np.repeat(np.arange(len(self.passages)), np.diff(self.first_sentence))
+        if self.owner is None:
+            self.owner = np.repeat(np.arange(len(self.passages)), np.diff(self.first_sentence))
+        return self.owner
 
 
 def current_path(settings: Settings) -> Path | None:
@@ -253,26 +256,31 @@ def load(settings: Settings) -> Snapshot:
     if path is None:
         raise IndexMissingError(f"no index in {settings.relative(settings.index_dir)}/ — run `assistant index`")
     manifest = read_manifest(path)
-    check_files(path, manifest)
-    passages = _read_passages(path / PASSAGES)
+    check_files(path, manifest, skip=PASSAGES)
+    listed = manifest.files.get(PASSAGES)
+    # Checked while it is read for the passages' offsets: the file is read once, not twice.
+    passages = open_passages(path / PASSAGES, manifest.sources, listed.size if listed else None,
+                             listed.sha256 if listed else None)
     vectors = _read_vectors(path / VECTORS)
     if not len(passages) == vectors.ntotal == manifest.passages:
         raise IndexCorruptError(f"index files disagree on the number of passages; {_REBUILD}")
     sentence_vectors = Sentences(path, SENTENCES, manifest.search.vectors)
-    first = np.concatenate([[0], np.cumsum([len(p.sentences) for p in passages])]).astype(np.int64)
+    first = passages.first_sentence
     if sentence_vectors.shape != (int(first[-1]), manifest.model.dim) or \
             (sentence_vectors.scales is not None and sentence_vectors.scales.shape != (int(first[-1]),)):
         raise IndexCorruptError(f"index files disagree on the number of sentences; {_REBUILD}")
     return Snapshot(path, manifest, passages, vectors, sentence_vectors, first)
 
 
-def check_files(path: Path, manifest: Manifest) -> None:
-    """Check each file of the generation in ``path`` against its size and sha256 in ``manifest``.
+def check_files(path: Path, manifest: Manifest, skip: str = "") -> None:
+    """Check each file of the generation in ``path`` (but ``skip``) against its size and sha256 in ``manifest``.
 
     Raises:
         IndexCorruptError: a file is missing, of another size, or its bytes changed.
     """
     for name, entry in manifest.files.items():
+        if name == skip:
+            continue
         file = path / name
         if not file.is_file() or file.stat().st_size != entry.size:  # the cheap test first
             raise IndexCorruptError(f"index file {name} is missing or truncated; {_REBUILD}")
@@ -416,19 +424,6 @@ def locked(settings: Settings, timeout: float | None = None) -> Iterator[None]:
         yield
     finally:
         lock.release()
-
-
-def _passage(row: dict[str, Any]) -> Passage:
-    row["sentences"] = tuple((int(a), int(b)) for a, b in row["sentences"])
-    return Passage(**row)
-
-
-def _read_passages(path: Path) -> list[Passage]:
-    try:
-        with open(path, encoding="utf-8") as lines:
-            return [_passage(json.loads(line)) for line in lines]
-    except (OSError, ValueError, TypeError, KeyError):
-        raise IndexCorruptError(f"index file {PASSAGES} is unreadable; {_REBUILD}") from None
 
 
 def _read_vectors(path: Path) -> Any:

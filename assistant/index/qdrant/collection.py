@@ -89,17 +89,18 @@ class QdrantStore:
             sources: The manifest's sources, for the payload (publisher, date).
         """
         self.transport.create(int(vectors.shape[1]) if vectors.ndim == 2 else 0)
-        self.passages, self.ids = passages, [point_id(p.id) for p in passages]
-        self.row_of = {p.id: i for i, p in enumerate(passages)}
+        items = list(passages)  # a generation's passages are read from disk: once here, not three times
+        self.passages, self.ids = passages, [point_id(p.id) for p in items]
+        self.row_of = {p.id: i for i, p in enumerate(items)}
         self.key = key
         state = self.transport.retrieve([STATE_ID], ["key"]).get(STATE_ID)
         if state is not None and state[0].get("key") == key:
             return SyncReport(current=True)
-        tokens = lexical.tokenize([p.text for p in passages]) if passages else []
+        tokens = lexical.tokenize([p.text for p in items]) if items else []
         avgdl = bm25.average_length(tokens)
         have = {f.id: f.payload for f in self.transport.scroll(["digest", "avgdl"]) if f.id != STATE_ID}
         upserts, reweighted = [], 0
-        for row, (p, pid) in enumerate(zip(passages, self.ids)):
+        for row, (p, pid) in enumerate(zip(items, self.ids)):
             old = have.get(pid)
             digest = _digest(key, p, sources[p.source_id])
             stale = old is None or old.get("digest") != digest

@@ -67,7 +67,7 @@ class Settings:
         hnsw_m: Neighbours per node of an ``hnsw`` graph (more: better recall, more memory).
         ef_search: Candidates an ``hnsw`` search keeps (more: better recall, slower).
         nprobe: Lists an ``ivf`` search reads (more: better recall, slower); more when a filter lets
-            few passages through or the list asked for is deep. Default 16.
+            few passages through or the list asked for is deep. Default 64.
         fusion_depth: How many dense and how many BM25 candidates the fusion ranks: the union of
             both lists, each passage scored by its ranks in the lists it is in. Default 0: every
             passage for exact search (the fusion of the full rankings), 1,000 for ``hnsw`` and ``ivf``.
@@ -103,7 +103,7 @@ class Settings:
     vectors: str = "float32"
     hnsw_m: int = 32
     ef_search: int = 128
-    nprobe: int = 16
+    nprobe: int = 64
     fusion_depth: int = 0
     store: str = "faiss"
     qdrant_url: str = ""

@@ -195,7 +195,7 @@ def build(work: Path, total: int, base: str = "flat/float32") -> dict[str, Any]:
             "build_peak_anon_mb": anon.peak}
 
 
-def derive(work: Path, dense: str, vectors: str, m: int, nprobe: int = 16, base: str = "flat/float32") -> dict[str, Any]:
+def derive(work: Path, dense: str, vectors: str, m: int, nprobe: int = 64, base: str = "flat/float32") -> dict[str, Any]:
     """The ``base`` index's passages and BM25 with another vector index and sentence file."""
     from assistant.config import Settings
     from assistant.index import store
@@ -232,7 +232,7 @@ def derive(work: Path, dense: str, vectors: str, m: int, nprobe: int = 16, base:
     return {"vector_build_s": build_s, "faiss_recall": recall, "ivf_lists": lists}
 
 
-def measure(root: Path, squad_questions: int, ef: int, depth: int = 0, nprobe: int = 16,
+def measure(root: Path, squad_questions: int, ef: int, depth: int = 0, nprobe: int = 64,
             exact: Path | None = None) -> dict[str, Any]:
     """Load the index in ``root`` and ask SciFact's and SQuAD's questions; run in a fresh process.
 
@@ -333,6 +333,35 @@ class ExactLists:
         return getattr(self.inner, name)
 
 
+def list_recall(root: Path, work: Path, probes: list[int], squad_questions: int = 400) -> dict[str, Any]:
+    """How much of the exact dense top 10 and top 1,000 the IVF index in ``root`` finds at each nprobe, for
+    SciFact's and SQuAD's questions (no relevance judgement used: agreement with exact search only)."""
+    from assistant.config import Settings
+    from assistant.evals.beir import load_beir
+    from assistant.evals.qa import load_questions
+    from assistant.session import Assistant
+
+    retriever = Assistant(Settings(root=root)).retriever()
+    _, queries, _ = load_beir(SCIFACT, "test")
+    texts = list(queries.values()) + [q.question for q in load_questions(SQUAD / "questions.jsonl")[:squad_questions]]
+    asked = np.stack([retriever.encode(t) for t in texts])
+    exact = ExactLists(retriever.backend, work, asked)
+    out: dict[str, Any] = {"questions": len(texts)}
+    for nprobe in probes:
+        retriever.backend.nprobe = nprobe
+        r10, r1000, times = [], [], []
+        for v in asked:
+            t0 = time.perf_counter()
+            found = retriever.backend.dense(v, 1000)
+            times.append(time.perf_counter() - t0)
+            truth = exact.lists[v.tobytes()][0]
+            r10.append(len(set(found.rows[:10].tolist()) & set(truth[:10].tolist())) / 10)
+            r1000.append(len(set(found.rows.tolist()) & set(truth.tolist())) / 1000)
+        out[f"nprobe{nprobe}"] = {"recall@10": float(np.mean(r10)), "recall@1000": float(np.mean(r1000)),
+                                  "dense_p50_ms": 1000 * statistics.median(times)}
+    return out
+
+
 def _time_parts(retriever: Any, question: str, parts: dict[str, list[float]]) -> None:
     t0 = time.perf_counter()
     vector = retriever.encode(question)
@@ -410,7 +439,7 @@ def main() -> None:
     parser.add_argument("--variants", default="flat/float32,hnsw/float32,hnsw/int8")
     parser.add_argument("--hnsw-m", type=int, default=32)
     parser.add_argument("--ef-search", type=int, default=128)
-    parser.add_argument("--nprobe", type=int, default=16)
+    parser.add_argument("--nprobe", type=int, default=64)
     parser.add_argument("--squad-questions", type=int, default=400)
     parser.add_argument("--fusion-depth", type=int, default=0, help="0: the backend's (every passage when exact)")
     parser.add_argument("--memory-gb", type=float, default=12.0,
@@ -419,7 +448,16 @@ def main() -> None:
     parser.add_argument("--skip-build", action="store_true", help="reuse the indexes already in --work")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--exact", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--list-recall", metavar="NPROBES", help="only measure the built ivf/int8 index's recall of "
+                        "the exact dense top 10 and top 1,000 at each of these nprobe (e.g. 16,32,64,128)")
     args = parser.parse_args()
+    if args.list_recall:
+        found = list_recall(args.work / "ivf-int8", args.work, [int(n) for n in args.list_recall.split(",")],
+                            args.squad_questions)
+        out = ROOT / "benchmarks" / "results" / f"ann-{args.passages}-ivf-lists.json"
+        out.write_text(json.dumps(found, indent=2) + "\n")
+        print(json.dumps(found, indent=2))
+        return
     if args.measure:
         print(json.dumps(measure(args.measure, args.squad_questions, args.ef_search, args.fusion_depth, args.nprobe,
                                  args.exact)))

@@ -160,6 +160,7 @@ class Manifest:
                 chunker=ChunkerInfo(_int(data["chunker"]["version"]), _int(data["chunker"]["max_chars"])),
                 built=_str(data["built"]),
                 search=SearchInfo(_str(data["search"]["dense"]), _str(data["search"]["vectors"]),
+                                  # absent from flat and HNSW manifests written before IVF: 0 is right for them
                                   _int(data["search"]["hnsw_m"]), _int(data["search"].get("ivf_lists", 0))),
                 sources={_str(sid): _source_entry(e) for sid, e in _dict(data["sources"]).items()},
                 generation=_int(data["generation"]),
@@ -170,7 +171,7 @@ class Manifest:
             raise IndexCorruptError(f"index manifest has missing or malformed fields; {_REBUILD}") from None
         search = manifest.search
         if search.dense not in DENSE_INDEXES or search.vectors not in VECTOR_FORMATS \
-                or min(search.hnsw_m, search.ivf_lists) < 0:
+                or min(search.hnsw_m, search.ivf_lists) < 0 or (search.dense == "ivf") != (search.ivf_lists > 0):
             raise IndexCorruptError(f"index manifest names an unknown search index {search}; {_REBUILD}")
         if listed != len(manifest.sources) or \
                 sum(e.passages for e in manifest.sources.values()) != manifest.passages:

@@ -127,7 +127,8 @@ class Embedded:
             return Candidates.empty()
         if self.info.dense != "flat" and near is not None:
             passages = np.sort(near if allowed is None else near[allowed.mask[near]])
-            starts, counts = self.first_sentence[passages], np.diff(self.first_sentence)[passages]
+            starts = self.first_sentence[passages]
+            counts = self.first_sentence[passages + 1] - starts  # not np.diff of all: 13 ms at 5M passages
             # Each passage's sentence rows, start to end, one after the other.
             rows = np.arange(int(counts.sum()), dtype=np.int64) + np.repeat(starts - (np.cumsum(counts) - counts), counts)
             found = best(self.sentence_cosine(vector, rows).astype(np.float64), k)

@@ -11,7 +11,7 @@ from assistant.config import Settings
 from assistant.errors import ConfigError
 from assistant.index import lexical, store
 from assistant.index.search import Allowed, Filters, open_backend
-from assistant.index.search.vectors import ivf_lists
+from assistant.index.search.vectors import Sentences, build_index, ivf_lists, save_sentences
 from assistant.session import Assistant
 from assistant.types import Passage
 from conftest import HashEncoder
@@ -146,3 +146,24 @@ def test_another_search_index_is_built_from_the_stored_vectors_without_embedding
     assert [c.quote for c in after.citations] == [c.quote for c in before.citations] and before.citations
     for c in after.citations:  # still verbatim slices of the article files
         assert (archive.root / c.source.path).read_text(encoding="utf-8")[c.start : c.end] == c.quote
+
+
+@pytest.mark.parametrize(("dense", "vectors"), [("ivf", "int8"), ("hnsw", "float16"), ("flat", "int8")])
+def test_indexes_and_sentence_files_built_from_blocks_equal_those_built_at_once(tmp_path: Path, dense: str,
+                                                                                vectors: str) -> None:
+    rng = np.random.default_rng(4)
+    matrix = rng.normal(size=(5000, 48)).astype(np.float32)
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+    blocks = [matrix[:1234], matrix[1234:1235], matrix[1235:]]
+    whole, pieces = build_index(matrix, dense, vectors, 16), build_index(blocks, dense, vectors, 16)
+    assert whole.ntotal == pieces.ntotal == 5000
+    assert np.array_equal(whole.reconstruct_n(0, 5000), pieces.reconstruct_n(0, 5000))  # same quantiser, same codes
+    if dense != "hnsw":  # a graph depends on the order its threads insert in, even in one batch
+        assert np.array_equal(whole.search(matrix[:20], 10)[1], pieces.search(matrix[:20], 10)[1])
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    save_sentences(tmp_path / "a", "s.npy", matrix, vectors, 48)
+    save_sentences(tmp_path / "b", "s.npy", blocks, vectors, 48)
+    for name in ("s.npy", *(["sentence_scales.npy"] if vectors == "int8" else [])):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    assert np.allclose(Sentences(tmp_path / "b", "s.npy", vectors).all(), matrix, atol=0.01)

@@ -14,7 +14,7 @@ from .errors import ConfigError
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 MODES = ("dense", "bm25", "hybrid")  # retrieval modes: cosine, BM25, and their fusion
 BACKENDS = ("onnx-int8", "torch")  # what embeds passages and questions
-DENSE_INDEXES = ("flat", "hnsw")  # exact search, or an HNSW graph (approximate)
+DENSE_INDEXES = ("flat", "hnsw", "ivf")  # exact search, an HNSW graph or inverted lists (approximate)
 VECTOR_FORMATS = ("float32", "float16", "int8")  # how passage and sentence vectors are stored
 STORES = ("faiss", "qdrant")  # where passages are searched: the generation's own files, or Qdrant
 CUSTOM_BACKEND = "custom"  # recorded for an encoder handed to the Assistant instead of a named model
@@ -57,16 +57,20 @@ class Settings:
             chat's upload folder; an editor's upload past it is refused. Default 25 MB.
         rrf_k: The constant c of reciprocal rank fusion, 1 / (c + rank).
         bm25_weight: Weight of the BM25 ranking in the fusion (the dense ranking weighs 1).
-        dense_index: How passage vectors are searched: ``flat`` (exact, default) or ``hnsw`` (an
-            approximate graph; sentences are then searched among the candidate passages' only).
+        dense_index: How passage vectors are searched: ``flat`` (exact, default), ``hnsw`` (an
+            approximate graph) or ``ivf`` (inverted lists around about 4·√n k-means centroids, the
+            ``nprobe`` nearest read per question); approximate ones search sentences among the
+            candidate passages' only.
             Changing it rebuilds the vector index (nothing is embedded) at the next ``assistant index``.
         vectors: How vectors are stored: ``float32`` (default), ``float16`` or ``int8`` (scalar
             quantised, a quarter of the memory). Changing it rebuilds the vector index likewise.
         hnsw_m: Neighbours per node of an ``hnsw`` graph (more: better recall, more memory).
         ef_search: Candidates an ``hnsw`` search keeps (more: better recall, slower).
+        nprobe: Lists an ``ivf`` search reads (more: better recall, slower); more when a filter lets
+            few passages through or the list asked for is deep. Default 64.
         fusion_depth: How many dense and how many BM25 candidates the fusion ranks: the union of
             both lists, each passage scored by its ranks in the lists it is in. Default 0: every
-            passage for exact search (the fusion of the full rankings), 1,000 for ``hnsw``.
+            passage for exact search (the fusion of the full rankings), 1,000 for ``hnsw`` and ``ivf``.
         store: Where passages are searched: ``faiss`` (the generation's files, default) or
             ``qdrant`` (a collection synced from the generation when the index is opened).
         qdrant_url: A Qdrant server for ``store=qdrant``; empty: qdrant-client's local mode in
@@ -99,6 +103,7 @@ class Settings:
     vectors: str = "float32"
     hnsw_m: int = 32
     ef_search: int = 128
+    nprobe: int = 64
     fusion_depth: int = 0
     store: str = "faiss"
     qdrant_url: str = ""
@@ -118,8 +123,8 @@ class Settings:
                                      ("vector format", self.vectors, VECTOR_FORMATS)):
             if value not in choices:
                 raise ConfigError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
-        if min(self.hnsw_m, self.ef_search) < 1 or self.fusion_depth < 0:
-            raise ConfigError("hnsw_m and ef_search must be at least 1, fusion_depth at least 0")
+        if min(self.hnsw_m, self.ef_search, self.nprobe) < 1 or self.fusion_depth < 0:
+            raise ConfigError("hnsw_m, ef_search and nprobe must be at least 1, fusion_depth at least 0")
         root = Path(self.root).resolve()
         object.__setattr__(self, "root", root)
         derived = []

@@ -64,18 +64,24 @@ class ChunkerInfo:
 class SearchInfo:
     """How the vectors are searched and stored (see ``search/vectors.py``).
 
-    ``dense``: ``flat`` (exact) or ``hnsw`` (approximate, ``hnsw_m`` neighbours per node);
+    ``dense``: ``flat`` (exact), ``hnsw`` (approximate, ``hnsw_m`` neighbours per node) or ``ivf``
+    (approximate, ``ivf_lists`` inverted lists, as many as the passages called for when it was built);
     ``vectors``: ``float32``, ``float16`` or ``int8`` (scalar quantised), for passages and sentences.
     """
 
     dense: str = "flat"
     vectors: str = "float32"
-    hnsw_m: int = 0  # 0 for flat
+    hnsw_m: int = 0  # 0 unless hnsw
+    ivf_lists: int = 0  # 0 unless ivf
 
     @classmethod
     def of(cls, settings: Settings) -> SearchInfo:
-        """What ``settings`` would build."""
+        """What ``settings`` would build (``ivf_lists`` is known once the passages are counted)."""
         return cls(settings.dense_index, settings.vectors, settings.hnsw_m if settings.dense_index == "hnsw" else 0)
+
+    def chosen_by(self, settings: Settings) -> bool:
+        """Whether ``settings`` choose this kind of index (else the next update rebuilds it)."""
+        return replace(self, ivf_lists=0) == SearchInfo.of(settings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +160,8 @@ class Manifest:
                 chunker=ChunkerInfo(_int(data["chunker"]["version"]), _int(data["chunker"]["max_chars"])),
                 built=_str(data["built"]),
                 search=SearchInfo(_str(data["search"]["dense"]), _str(data["search"]["vectors"]),
-                                  _int(data["search"]["hnsw_m"])),
+                                  # absent from flat and HNSW manifests written before IVF: 0 is right for them
+                                  _int(data["search"]["hnsw_m"]), _int(data["search"].get("ivf_lists", 0))),
                 sources={_str(sid): _source_entry(e) for sid, e in _dict(data["sources"]).items()},
                 generation=_int(data["generation"]),
                 passages=_int(counts["passages"]),
@@ -163,7 +170,8 @@ class Manifest:
         except (KeyError, TypeError, ValueError, AttributeError):
             raise IndexCorruptError(f"index manifest has missing or malformed fields; {_REBUILD}") from None
         search = manifest.search
-        if search.dense not in DENSE_INDEXES or search.vectors not in VECTOR_FORMATS or search.hnsw_m < 0:
+        if search.dense not in DENSE_INDEXES or search.vectors not in VECTOR_FORMATS \
+                or min(search.hnsw_m, search.ivf_lists) < 0 or (search.dense == "ivf") != (search.ivf_lists > 0):
             raise IndexCorruptError(f"index manifest names an unknown search index {search}; {_REBUILD}")
         if listed != len(manifest.sources) or \
                 sum(e.passages for e in manifest.sources.values()) != manifest.passages:
@@ -344,12 +352,12 @@ def write_index(settings: Settings, manifest: Manifest, passages: Sequence[Passa
         for p in passages:
             out.write(json.dumps(asdict(p), ensure_ascii=False) + "\n")
     dim = manifest.model.dim
-    faiss.write_index(_vector_index(_blocks(vectors, dim), dim, search), str(tmp / VECTORS))
-    sentences = _blocks(sentence_vectors, dim)
-    if search.vectors == "float32":
-        _save_rows(tmp / SENTENCES, sentences, dim)
-    else:
-        save_sentences(tmp, SENTENCES, _joined(sentences, dim), search.vectors, dim)
+    index = _vector_index(_blocks(vectors, dim), dim, search)
+    if search.dense == "ivf":
+        search = replace(search, ivf_lists=int(index.nlist))
+    faiss.write_index(index, str(tmp / VECTORS))
+    del index  # before the sentences and BM25 are built: at millions of passages it is gigabytes
+    save_sentences(tmp, SENTENCES, _blocks(sentence_vectors, dim), search.vectors, dim)
     lexical.build([p.text for p in passages], tmp / lexical.FOLDER)
     files = {f.relative_to(tmp).as_posix(): FileEntry(f.stat().st_size, file_sha256(f))
              for f in sorted(tmp.rglob("*")) if f.is_file()}
@@ -364,36 +372,21 @@ def write_index(settings: Settings, manifest: Manifest, passages: Sequence[Passa
 
 
 def _blocks(rows: np.ndarray | Sequence[np.ndarray], dim: int) -> list[np.ndarray]:
-    """Row blocks as contiguous float32 ``(n, dim)`` arrays, empty ones left out."""
+    """Row blocks as ``(n, dim)`` arrays, empty ones left out (each converted to float32 only when used)."""
     blocks = [rows] if isinstance(rows, np.ndarray) else list(rows)
-    out = [np.ascontiguousarray(b, dtype=np.float32).reshape(-1, dim) for b in blocks]
-    return [b for b in out if len(b)]
+    return [b.reshape(-1, dim) for b in blocks if len(b)]
 
 
 def _vector_index(blocks: list[np.ndarray], dim: int, search: SearchInfo) -> Any:
-    """The generation's FAISS index; the default exact float32 one is filled block by block (no joined copy)."""
+    """The generation's FAISS index, filled block by block (no joined copy)."""
     import faiss
 
     if search.dense == "flat" and search.vectors == "float32":
         index = faiss.IndexFlatIP(dim)
         for block in blocks:
-            index.add(block)
+            index.add(np.ascontiguousarray(block, dtype=np.float32))
         return index
-    return build_index(_joined(blocks, dim), search.dense, search.vectors, search.hnsw_m)
-
-
-def _joined(blocks: list[np.ndarray], dim: int) -> np.ndarray:
-    return np.concatenate(blocks) if blocks else np.empty((0, dim), dtype=np.float32)
-
-
-def _save_rows(path: Path, blocks: list[np.ndarray], dim: int) -> None:
-    """Write row blocks as one ``.npy`` float32 matrix, block by block (no joined copy in memory)."""
-    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
-              "shape": (sum(len(b) for b in blocks), dim)}
-    with open(path, "wb") as out:
-        np.lib.format.write_array_header_1_0(out, header)
-        for block in blocks:
-            block.tofile(out)
+    return build_index(blocks or np.empty((0, dim), dtype=np.float32), search.dense, search.vectors, search.hnsw_m)
 
 
 def file_sha256(path: Path) -> str:

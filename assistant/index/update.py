@@ -88,7 +88,7 @@ def make_plan(archive: dict[str, tuple[Path, str]], manifest: Manifest | None, s
     """
     indexed = manifest.sources if manifest is not None else {}
     same_recipe = (manifest is not None and manifest.chunker == chunker_info(settings)
-                   and manifest.model.backend == backend and manifest.search == store.SearchInfo.of(settings))
+                   and manifest.model.backend == backend and manifest.search.chosen_by(settings))
     new, changed, unchanged = [], [], []
     for sid, (_, sha) in sorted(archive.items()):
         if sid not in indexed:

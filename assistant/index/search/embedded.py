@@ -1,12 +1,14 @@
 """The embedded backend: FAISS for vectors and bm25s for BM25, in this process.
 
 ``flat`` + ``float32`` (the default) is exact: every passage's cosine comes from one matrix product
-per question, so results are the same as scoring every passage. ``hnsw`` searches the graph, and
-looks for the nearest sentences only among the sentences of the question's candidate passages.
+per question, so results are the same as scoring every passage. ``hnsw`` searches the graph, ``ivf``
+the inverted lists nearest the question; both look for the nearest sentences only among the
+sentences of the question's candidate passages.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -22,7 +24,7 @@ EXACT_BELOW = 20_000  # a filter letting fewer passages through than this is sea
 
 
 class Embedded:
-    """FAISS (flat or HNSW, float32/float16/int8) + bm25s over one loaded generation."""
+    """FAISS (flat, HNSW or IVF, float32/float16/int8) + bm25s over one loaded generation."""
 
     def __init__(self, settings: Settings, snapshot: store.Snapshot, lex: lexical.Lexical) -> None:
         self.info = snapshot.manifest.search
@@ -30,6 +32,7 @@ class Embedded:
         self.lexical = lex
         self.sentence_vectors = snapshot.sentence_vectors
         self.ef_search = settings.ef_search
+        self.nprobe = settings.nprobe
         self.first_sentence = snapshot.first_sentence  # counted once, when the generation was loaded
         self.sentence_owner = snapshot.sentence_owner()
         # Exact: the vectors as a matrix sharing FAISS's memory, and the last question's cosines.
@@ -76,15 +79,26 @@ class Embedded:
         import faiss
 
         k = min(k, self.index.ntotal)
-        params: Any = faiss.SearchParametersHNSW() if self.info.dense == "hnsw" else faiss.SearchParameters()  # type: ignore[attr-defined]
+        params: Any = faiss.SearchParameters()
         if self.info.dense == "hnsw":
+            params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
             params.efSearch = max(self.ef_search, k)
+        elif self.info.dense == "ivf":
+            params = faiss.SearchParametersIVF()
+            params.nprobe = self._lists_read(k, self.index.ntotal if mask is None else int(mask.sum()))
         if mask is not None:
             bits = np.packbits(mask, bitorder="little")
             params.sel = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits))
         scores, ids = self.index.search(vector[None, :].astype(np.float32), k, params=params)
         keep = ids[0] >= 0
         return Candidates(ids[0][keep].astype(np.int64), scores[0][keep])
+
+    def _lists_read(self, k: int, allowed: int) -> int:
+        """IVF lists to read: ``nprobe``, or enough to hold about 2·``k`` allowed passages if more
+        (a deep list, or a filter letting a few passages in each list through, needs more lists)."""
+        lists = int(self.index.nlist)
+        per_list = max(allowed, 1) / lists
+        return min(lists, max(self.nprobe, math.ceil(2 * k / per_list)))
 
     def bm25(self, tokens: Sequence[str], k: int, allowed: Allowed | None = None) -> Candidates:
         score: np.ndarray = self.lexical.scores(tokens)
@@ -111,9 +125,10 @@ class Embedded:
                   near: np.ndarray | None = None) -> Candidates:
         if not len(self.sentence_vectors):
             return Candidates.empty()
-        if self.info.dense == "hnsw" and near is not None:
+        if self.info.dense != "flat" and near is not None:
             passages = np.sort(near if allowed is None else near[allowed.mask[near]])
-            starts, counts = self.first_sentence[passages], np.diff(self.first_sentence)[passages]
+            starts = self.first_sentence[passages]
+            counts = self.first_sentence[passages + 1] - starts  # not np.diff of all: 13 ms at 5M passages
             # Each passage's sentence rows, start to end, one after the other.
             rows = np.arange(int(counts.sum()), dtype=np.int64) + np.repeat(starts - (np.cumsum(counts) - counts), counts)
             found = best(self.sentence_cosine(vector, rows).astype(np.float64), k)

@@ -1,7 +1,9 @@
 """Vectors on disk: the passages' FAISS index and the sentences' matrix, exact or approximate, full or compact.
 
 ``flat`` + ``float32`` is a ``faiss.IndexFlatIP`` (exact). ``hnsw`` is a ``faiss.IndexHNSWFlat`` (or
-``IndexHNSWSQ``): a graph searched in about log(n) steps instead of n. ``float16`` and ``int8`` store
+``IndexHNSWSQ``): a graph searched in about log(n) steps instead of n. ``ivf`` is a
+``faiss.IndexIVFFlat`` (or ``IndexIVFScalarQuantizer``): about 4·√n lists of the vectors nearest a
+centroid (k-means on a sample), of which a search reads the ``nprobe`` nearest the question. ``float16`` and ``int8`` store
 each vector in 2 or 1 bytes a dimension (FAISS scalar quantisers; int8 ranges per dimension, fitted on
 at most ``TRAIN_ROWS`` vectors). Sentences are a ``.npy`` matrix of the same format; an int8 one keeps
 each row's scale in ``sentence_scales.npy`` (unit vectors: the largest component maps to 127).
@@ -9,6 +11,9 @@ each row's scale in ``sentence_scales.npy`` (unit vectors: the largest component
 
 from __future__ import annotations
 
+import contextlib
+import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +23,8 @@ from ...errors import IndexCorruptError
 
 EF_CONSTRUCTION = 80  # candidates kept while the graph is built (faiss default 40: lower recall)
 TRAIN_ROWS = 200_000  # vectors an int8 quantiser's ranges are fitted on
+PER_LIST = 40  # training vectors per IVF list (FAISS warns under 39)
+BLOCK = 100_000  # rows converted to float32 and added at a time
 SENTENCE_SCALES = "sentence_scales.npy"
 _REBUILD = "run `assistant index --rebuild`"
 
@@ -28,26 +35,61 @@ def _quantiser(vectors: str) -> Any:
     return {"float16": faiss.ScalarQuantizer.QT_fp16, "int8": faiss.ScalarQuantizer.QT_8bit}[vectors]
 
 
-def build_index(matrix: np.ndarray, dense: str, vectors: str, hnsw_m: int) -> Any:
-    """A FAISS inner-product index over ``matrix`` (unit rows) of the kind ``dense`` / ``vectors`` name."""
+def ivf_lists(n: int) -> int:
+    """IVF lists for ``n`` vectors: about 4·√n, with at least ``PER_LIST`` vectors to train each."""
+    return max(1, min(round(4 * math.sqrt(n)), n // PER_LIST))
+
+
+def build_index(rows: np.ndarray | Sequence[np.ndarray], dense: str, vectors: str, hnsw_m: int) -> Any:
+    """A FAISS inner-product index over unit ``rows`` of the kind ``dense`` / ``vectors`` name.
+
+    ``rows`` is one matrix or consecutive blocks of it (e.g. memory-mapped): each block is read
+    once for a training sample and once to be added, so no float32 copy of all rows is made.
+    """
+    blocks = _split(rows)
+    dim = int(blocks[0].shape[1]) if blocks else int(np.shape(rows)[-1])
+    n = sum(len(b) for b in blocks)
+    index = _empty(dim, dense, vectors, hnsw_m, n)
+    if n and not index.is_trained:
+        index.train(_sample(blocks, n, PER_LIST * index.nlist if dense == "ivf" else TRAIN_ROWS))
+    for block in blocks:
+        index.add(np.ascontiguousarray(block, dtype=np.float32))
+    if dense == "ivf":
+        index.make_direct_map()  # cosines of chosen passages are read back by row (reconstruct)
+    return index
+
+
+def _empty(dim: int, dense: str, vectors: str, hnsw_m: int, n: int) -> Any:
     import faiss
 
-    dim = int(matrix.shape[1])
     ip = faiss.METRIC_INNER_PRODUCT
     index: Any
     if dense == "hnsw":
         index = (faiss.IndexHNSWFlat(dim, hnsw_m, ip) if vectors == "float32"
                  else faiss.IndexHNSWSQ(dim, _quantiser(vectors), hnsw_m, ip))
         index.hnsw.efConstruction = EF_CONSTRUCTION
+    elif dense == "ivf":
+        lists = ivf_lists(n)
+        index = (faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, lists, ip) if vectors == "float32"
+                 else faiss.IndexIVFScalarQuantizer(faiss.IndexFlatIP(dim), dim, lists, _quantiser(vectors), ip))
     else:
         index = faiss.IndexFlatIP(dim) if vectors == "float32" else faiss.IndexScalarQuantizer(dim, _quantiser(vectors), ip)
-    if len(matrix):
-        data = np.ascontiguousarray(matrix, dtype=np.float32)
-        if not index.is_trained:
-            step = max(1, len(data) // TRAIN_ROWS)
-            index.train(data[::step])
-        index.add(data)
     return index
+
+
+def _split(rows: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Non-empty ``(n, dim)`` blocks of at most ``BLOCK`` rows (views: nothing is copied here)."""
+    blocks = [rows] if isinstance(rows, np.ndarray) else list(rows)
+    return [b[i : i + BLOCK] for b in blocks for i in range(0, len(b), BLOCK)]
+
+
+def _sample(blocks: list[np.ndarray], n: int, rows: int) -> np.ndarray:
+    """Every ``n // rows``-th row across the blocks, as float32."""
+    step, start, picked = max(1, n // rows), 0, []
+    for block in blocks:
+        picked.append(np.asarray(block[(-start) % step :: step], dtype=np.float32))
+        start += len(block)
+    return np.ascontiguousarray(np.concatenate(picked))
 
 
 def flat_view(index: Any) -> np.ndarray | None:
@@ -60,21 +102,32 @@ def flat_view(index: Any) -> np.ndarray | None:
     return view
 
 
-def save_sentences(folder: Path, name: str, matrix: np.ndarray, vectors: str, dim: int) -> None:
-    """Write the sentence vectors as ``name`` (and their scales, for int8) in ``folder``."""
-    data = np.ascontiguousarray(matrix, dtype=np.float32).reshape(-1, dim)
-    if vectors == "int8":
-        scales = np.maximum(np.abs(data).max(axis=1), 1e-12).astype(np.float32) / 127
-        _save(folder / SENTENCE_SCALES, scales)
-        data = np.rint(data / scales[:, None]).astype(np.int8)
-    elif vectors == "float16":
-        data = data.astype(np.float16)
-    _save(folder / name, data)
+def save_sentences(folder: Path, name: str, rows: np.ndarray | Sequence[np.ndarray], vectors: str, dim: int) -> None:
+    """Write the sentence vectors as ``name`` (and their scales, for int8) in ``folder``, block by block.
+
+    ``rows`` is one matrix or consecutive blocks of it; each block is converted and written in turn, so
+    memory holds one block, not all the sentences.
+    """
+    blocks = [b.reshape(-1, dim) for b in _split(rows)]
+    dtype = {"float32": np.float32, "float16": np.float16, "int8": np.int8}[vectors]
+    count = sum(len(b) for b in blocks)
+    with open(folder / name, "wb") as out, contextlib.ExitStack() as stack:
+        _header(out, dtype, (count, dim))
+        scales = stack.enter_context(open(folder / SENTENCE_SCALES, "wb")) if vectors == "int8" else None
+        if scales is not None:
+            _header(scales, np.float32, (count,))
+        for block in blocks:
+            data = np.ascontiguousarray(block, dtype=np.float32)
+            if scales is not None:  # unit rows: each row's largest component maps to 127
+                scale = np.maximum(np.abs(data).max(axis=1), 1e-12).astype(np.float32) / 127
+                scale.tofile(scales)
+                data = np.rint(data / scale[:, None])
+            data.astype(dtype).tofile(out)
 
 
-def _save(path: Path, data: np.ndarray) -> None:
-    with open(path, "wb") as out:
-        np.save(out, data, allow_pickle=False)
+def _header(out: Any, dtype: Any, shape: tuple[int, ...]) -> None:
+    np.lib.format.write_array_header_1_0(out, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+                                               "fortran_order": False, "shape": shape})
 
 
 class Sentences:

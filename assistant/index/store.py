@@ -31,7 +31,7 @@ from ..errors import IndexBusyError, IndexCorruptError, IndexFormatError, IndexM
 from ..types import Passage
 from . import lexical
 from .passages import PASSAGES, REBUILD, Passages, open_passages
-from .search.vectors import Sentences, build_index, save_sentences
+from .search.vectors import Sentences, build_index, row_blocks, save_sentences
 
 # 2: typed manifest with per-file sizes and sha256; 3: a vector per sentence; 4: how vectors are searched and stored
 FORMAT_VERSION = 4
@@ -39,7 +39,6 @@ CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 VECTORS = "vectors.faiss"
 SENTENCES = "sentences.npy"  # one normalised vector per sentence, passages' sentences in order
-_REBUILD = REBUILD
 _GENERATION = re.compile(r"gen-[0-9]{6,}")
 
 
@@ -146,11 +145,11 @@ class Manifest:
             if not isinstance(data, dict):
                 raise TypeError("not an object")
         except (ValueError, TypeError, RecursionError):  # RecursionError: JSON nested thousands deep
-            raise IndexCorruptError(f"index manifest is unreadable; {_REBUILD}") from None
+            raise IndexCorruptError(f"index manifest is unreadable; {REBUILD}") from None
         if type(data.get("format")) is not int:
-            raise IndexCorruptError(f"index format {data.get('format')!r} is not {FORMAT_VERSION}; {_REBUILD}")
+            raise IndexCorruptError(f"index format {data.get('format')!r} is not {FORMAT_VERSION}; {REBUILD}")
         if data["format"] != FORMAT_VERSION:  # an index of an older (or newer) release, not a damaged one
-            raise IndexFormatError(f"index format {data['format']} is not {FORMAT_VERSION}; {_REBUILD}")
+            raise IndexFormatError(f"index format {data['format']} is not {FORMAT_VERSION}; {REBUILD}")
         try:
             counts = data["counts"]
             listed = _int(counts["sources"])
@@ -168,14 +167,14 @@ class Manifest:
                 files={_str(n): FileEntry(_int(f["size"]), _str(f["sha256"])) for n, f in _dict(data["files"]).items()},
             )
         except (KeyError, TypeError, ValueError, AttributeError):
-            raise IndexCorruptError(f"index manifest has missing or malformed fields; {_REBUILD}") from None
+            raise IndexCorruptError(f"index manifest has missing or malformed fields; {REBUILD}") from None
         search = manifest.search
         if search.dense not in DENSE_INDEXES or search.vectors not in VECTOR_FORMATS \
                 or min(search.hnsw_m, search.ivf_lists) < 0 or (search.dense == "ivf") != (search.ivf_lists > 0):
-            raise IndexCorruptError(f"index manifest names an unknown search index {search}; {_REBUILD}")
+            raise IndexCorruptError(f"index manifest names an unknown search index {search}; {REBUILD}")
         if listed != len(manifest.sources) or \
                 sum(e.passages for e in manifest.sources.values()) != manifest.passages:
-            raise IndexCorruptError(f"index manifest disagrees with itself on its counts; {_REBUILD}")
+            raise IndexCorruptError(f"index manifest disagrees with itself on its counts; {REBUILD}")
         return manifest
 
 
@@ -246,9 +245,9 @@ def current_path(settings: Settings) -> Path | None:
     try:
         name = pointer.read_bytes().decode("utf-8").strip()
     except (OSError, UnicodeDecodeError):
-        raise IndexCorruptError(f"index pointer {CURRENT} is unreadable; {_REBUILD}") from None
+        raise IndexCorruptError(f"index pointer {CURRENT} is unreadable; {REBUILD}") from None
     if not _GENERATION.fullmatch(name):
-        raise IndexCorruptError(f"index pointer {CURRENT} names no generation; {_REBUILD}")
+        raise IndexCorruptError(f"index pointer {CURRENT} names no generation; {REBUILD}")
     return settings.index_dir / name
 
 
@@ -271,12 +270,12 @@ def load(settings: Settings) -> Snapshot:
                              listed.sha256 if listed else None)
     vectors = _read_vectors(path / VECTORS)
     if not len(passages) == vectors.ntotal == manifest.passages:
-        raise IndexCorruptError(f"index files disagree on the number of passages; {_REBUILD}")
+        raise IndexCorruptError(f"index files disagree on the number of passages; {REBUILD}")
     sentence_vectors = Sentences(path, SENTENCES, manifest.search.vectors)
     first = passages.first_sentence
     if sentence_vectors.shape != (int(first[-1]), manifest.model.dim) or \
             (sentence_vectors.scales is not None and sentence_vectors.scales.shape != (int(first[-1]),)):
-        raise IndexCorruptError(f"index files disagree on the number of sentences; {_REBUILD}")
+        raise IndexCorruptError(f"index files disagree on the number of sentences; {REBUILD}")
     return Snapshot(path, manifest, passages, vectors, sentence_vectors, first)
 
 
@@ -291,9 +290,9 @@ def check_files(path: Path, manifest: Manifest, skip: str = "") -> None:
             continue
         file = path / name
         if not file.is_file() or file.stat().st_size != entry.size:  # the cheap test first
-            raise IndexCorruptError(f"index file {name} is missing or truncated; {_REBUILD}")
+            raise IndexCorruptError(f"index file {name} is missing or truncated; {REBUILD}")
         if file_sha256(file) != entry.sha256:
-            raise IndexCorruptError(f"index file {name} does not match its checksum; {_REBUILD}")
+            raise IndexCorruptError(f"index file {name} does not match its checksum; {REBUILD}")
 
 
 def load_or_none(settings: Settings) -> Snapshot | None:
@@ -309,7 +308,7 @@ def read_manifest(path: Path) -> Manifest:
     try:
         text = (path / MANIFEST).read_bytes().decode("utf-8")
     except (OSError, UnicodeDecodeError):
-        raise IndexCorruptError(f"index manifest in {path.name} is missing or unreadable; {_REBUILD}") from None
+        raise IndexCorruptError(f"index manifest in {path.name} is missing or unreadable; {REBUILD}") from None
     return Manifest.from_json(text)
 
 
@@ -318,7 +317,7 @@ def check_model(manifest: Manifest, name: str, dim: int | None = None) -> None:
     built = manifest.model
     if built.name != name or (dim is not None and built.dim != dim):
         shown = f"{name!r}" if dim is None else f"{name!r} ({dim} dims)"
-        raise IndexCorruptError(f"index was built with model {built.name!r} ({built.dim} dims), not {shown}; {_REBUILD}")
+        raise IndexCorruptError(f"index was built with model {built.name!r} ({built.dim} dims), not {shown}; {REBUILD}")
 
 
 def write_index(settings: Settings, manifest: Manifest, passages: Sequence[Passage],
@@ -352,12 +351,12 @@ def write_index(settings: Settings, manifest: Manifest, passages: Sequence[Passa
         for p in passages:
             out.write(json.dumps(asdict(p), ensure_ascii=False) + "\n")
     dim = manifest.model.dim
-    index = _vector_index(_blocks(vectors, dim), dim, search)
+    index = _vector_index(row_blocks(vectors, dim), dim, search)
     if search.dense == "ivf":
         search = replace(search, ivf_lists=int(index.nlist))
     faiss.write_index(index, str(tmp / VECTORS))
     del index  # before the sentences and BM25 are built: at millions of passages it is gigabytes
-    save_sentences(tmp, SENTENCES, _blocks(sentence_vectors, dim), search.vectors, dim)
+    save_sentences(tmp, SENTENCES, sentence_vectors, search.vectors, dim)
     lexical.build([p.text for p in passages], tmp / lexical.FOLDER)
     files = {f.relative_to(tmp).as_posix(): FileEntry(f.stat().st_size, file_sha256(f))
              for f in sorted(tmp.rglob("*")) if f.is_file()}
@@ -369,12 +368,6 @@ def write_index(settings: Settings, manifest: Manifest, passages: Sequence[Passa
     _atomic_write_text(index_dir / CURRENT, name + "\n")
     _remove_old_generations(index_dir, keep={name})
     return index_dir / name
-
-
-def _blocks(rows: np.ndarray | Sequence[np.ndarray], dim: int) -> list[np.ndarray]:
-    """Row blocks as ``(n, dim)`` arrays, empty ones left out (each converted to float32 only when used)."""
-    blocks = [rows] if isinstance(rows, np.ndarray) else list(rows)
-    return [b.reshape(-1, dim) for b in blocks if len(b)]
 
 
 def _vector_index(blocks: list[np.ndarray], dim: int, search: SearchInfo) -> Any:
@@ -425,7 +418,7 @@ def _read_vectors(path: Path) -> Any:
     try:
         return faiss.read_index(str(path))
     except RuntimeError:
-        raise IndexCorruptError(f"index file {VECTORS} is unreadable; {_REBUILD}") from None
+        raise IndexCorruptError(f"index file {VECTORS} is unreadable; {REBUILD}") from None
 
 
 def _next_generation(index_dir: Path) -> int:

@@ -20,13 +20,13 @@ from typing import Any
 import numpy as np
 
 from ...errors import IndexCorruptError
+from ..passages import REBUILD
 
 EF_CONSTRUCTION = 80  # candidates kept while the graph is built (faiss default 40: lower recall)
 TRAIN_ROWS = 200_000  # vectors an int8 quantiser's ranges are fitted on
 PER_LIST = 40  # training vectors per IVF list (FAISS warns under 39)
 BLOCK = 100_000  # rows converted to float32 and added at a time
 SENTENCE_SCALES = "sentence_scales.npy"
-_REBUILD = "run `assistant index --rebuild`"
 
 
 def _quantiser(vectors: str) -> Any:
@@ -46,7 +46,7 @@ def build_index(rows: np.ndarray | Sequence[np.ndarray], dense: str, vectors: st
     ``rows`` is one matrix or consecutive blocks of it (e.g. memory-mapped): each block is read
     once for a training sample and once to be added, so no float32 copy of all rows is made.
     """
-    blocks = _split(rows)
+    blocks = row_blocks(rows)
     dim = int(blocks[0].shape[1]) if blocks else int(np.shape(rows)[-1])
     n = sum(len(b) for b in blocks)
     index = _empty(dim, dense, vectors, hnsw_m, n)
@@ -77,10 +77,12 @@ def _empty(dim: int, dense: str, vectors: str, hnsw_m: int, n: int) -> Any:
     return index
 
 
-def _split(rows: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Non-empty ``(n, dim)`` blocks of at most ``BLOCK`` rows (views: nothing is copied here)."""
+def row_blocks(rows: np.ndarray | Sequence[np.ndarray], dim: int | None = None) -> list[np.ndarray]:
+    """Non-empty blocks of at most ``BLOCK`` rows (views: nothing is copied here), each first shaped
+    ``(n, dim)`` when ``dim`` is given."""
     blocks = [rows] if isinstance(rows, np.ndarray) else list(rows)
-    return [b[i : i + BLOCK] for b in blocks for i in range(0, len(b), BLOCK)]
+    shaped = blocks if dim is None else [b.reshape(-1, dim) for b in blocks]
+    return [b[i : i + BLOCK] for b in shaped for i in range(0, len(b), BLOCK)]
 
 
 def _sample(blocks: list[np.ndarray], n: int, rows: int) -> np.ndarray:
@@ -108,7 +110,7 @@ def save_sentences(folder: Path, name: str, rows: np.ndarray | Sequence[np.ndarr
     ``rows`` is one matrix or consecutive blocks of it; each block is converted and written in turn, so
     memory holds one block, not all the sentences.
     """
-    blocks = [b.reshape(-1, dim) for b in _split(rows)]
+    blocks = row_blocks(rows, dim)
     dtype = {"float32": np.float32, "float16": np.float16, "int8": np.int8}[vectors]
     count = sum(len(b) for b in blocks)
     with open(folder / name, "wb") as out, contextlib.ExitStack() as stack:
@@ -163,7 +165,7 @@ def _load(path: Path, dtype: Any) -> np.ndarray:
     try:
         matrix = np.load(path, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError):
-        raise IndexCorruptError(f"index file {path.name} is unreadable; {_REBUILD}") from None
+        raise IndexCorruptError(f"index file {path.name} is unreadable; {REBUILD}") from None
     if matrix.ndim not in (1, 2) or matrix.dtype != dtype:
-        raise IndexCorruptError(f"index file {path.name} is not a {np.dtype(dtype).name} matrix; {_REBUILD}")
+        raise IndexCorruptError(f"index file {path.name} is not a {np.dtype(dtype).name} matrix; {REBUILD}")
     return np.asarray(matrix) if matrix.ndim == 1 else matrix
